@@ -1,0 +1,149 @@
+"""The only place that builds httpx clients for vendor calls, and the call log.
+
+Every vendor request goes through `send()`, which turns transport failures and unusable answers
+into ProviderError and records one `CallRecord` per HTTP call. The app wraps a task in
+`recording()` to store those records as the job's vendor-call log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from providers.base import ErrorCode, ProviderError
+
+USER_AGENT = "wanweb/0.1 (+https://github.com/wanweb)"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+MAX_RETRY_AFTER = 120.0  # seconds: a vendor asking for longer is polled again by the reconciler
+
+
+@dataclass
+class CallRecord:
+    method: str
+    url: str  # without the query string, which may carry webhook URLs or tokens
+    status: int | None
+    latency_ms: int
+    error: str = ""
+
+
+_calls: contextvars.ContextVar[list[CallRecord] | None] = contextvars.ContextVar(
+    "provider_calls", default=None
+)
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[CallRecord]]:
+    """Collect a CallRecord for every vendor HTTP call made inside the block."""
+    calls: list[CallRecord] = []
+    token = _calls.set(calls)
+    try:
+        yield calls
+    finally:
+        _calls.reset(token)
+
+
+def _record(record: CallRecord) -> None:
+    calls = _calls.get()
+    if calls is not None:
+        calls.append(record)
+
+
+def build_client(*, timeout: httpx.Timeout = DEFAULT_TIMEOUT, **kwargs: Any) -> httpx.Client:
+    """An httpx client with our timeouts and user agent; redirects are never followed for API calls."""
+    headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
+    return httpx.Client(timeout=timeout, headers=headers, follow_redirects=False, **kwargs)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or HTTP date), capped; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+
+
+def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Make one vendor call; raise ProviderError for transport failures, record it either way.
+
+    HTTP error statuses are returned, not raised: each vendor module knows what its codes mean.
+    """
+    started = time.monotonic()
+    loggable_url = url.split("?", 1)[0]
+    try:
+        response = client.request(method, url, **kwargs)
+        # Read the body here so a truncated or stalled body is a transport error, not a parse error.
+        response.read()
+    except httpx.TimeoutException as exc:
+        _record(CallRecord(method, loggable_url, None, _ms(started), f"timeout: {exc}"))
+        raise ProviderError(f"{method} {loggable_url} timed out", code=ErrorCode.TIMEOUT) from exc
+    except (httpx.RemoteProtocolError, httpx.DecodingError) as exc:
+        _record(CallRecord(method, loggable_url, None, _ms(started), f"bad body: {exc}"))
+        raise ProviderError(
+            f"{method} {loggable_url}: incomplete response", code=ErrorCode.BAD_RESPONSE
+        ) from exc
+    except httpx.TransportError as exc:
+        _record(CallRecord(method, loggable_url, None, _ms(started), f"transport: {exc}"))
+        raise ProviderError(
+            f"{method} {loggable_url}: {exc.__class__.__name__}", code=ErrorCode.CONNECTION
+        ) from exc
+    error = "" if response.status_code < 400 else response.text[:200]
+    _record(CallRecord(method, loggable_url, response.status_code, _ms(started), error))
+    return response
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The decoded JSON body, or ProviderError(bad_response) for HTML, empty or malformed bodies."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        snippet = response.text[:80].replace("\n", " ")
+        raise ProviderError(
+            f"expected JSON from {response.request.url.host}, got {snippet!r}",
+            code=ErrorCode.BAD_RESPONSE,
+            http_status=response.status_code,
+        ) from exc
+
+
+def error_for_status(
+    response: httpx.Response, *, vendor_code: str | None = None, message: str = ""
+) -> ProviderError:
+    """The generic mapping of an HTTP error status; vendor modules refine it with what their bodies say."""
+    status = response.status_code
+    message = message or f"HTTP {status} from {response.request.url.host}"
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if status == 429:
+        code = ErrorCode.RATE_LIMITED
+    elif status in (401, 403):
+        code = ErrorCode.AUTH
+    elif status == 404:
+        code = ErrorCode.NOT_FOUND
+    elif status in (408, 504):
+        code = ErrorCode.TIMEOUT
+    elif status >= 500:
+        code = ErrorCode.SERVER_ERROR
+    elif 300 <= status < 400:
+        code = ErrorCode.BAD_RESPONSE  # we never follow redirects on API calls
+    else:
+        code = ErrorCode.INVALID_REQUEST
+    return ProviderError(
+        message, code=code, vendor_code=vendor_code, http_status=status, retry_after=retry_after
+    )
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,64 @@
+"""Shared people: alice owns team Acme, bob is a member of Acme, dave a viewer of Acme, charlie is an outsider
+who owns his own team (Umbrella)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import MembershipFactory, ProjectFactory, TeamFactory, UserFactory
+from wanweb.accounts.models import Role
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def acme(db):
+    return TeamFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def umbrella(db):
+    return TeamFactory(name="Umbrella", slug="umbrella")
+
+
+@pytest.fixture
+def alice(acme):
+    user = UserFactory(username="alice")
+    MembershipFactory(team=acme, user=user, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def bob(acme):
+    user = UserFactory(username="bob")
+    MembershipFactory(team=acme, user=user, role=Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def dave(acme):
+    user = UserFactory(username="dave")
+    MembershipFactory(team=acme, user=user, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def charlie(umbrella):
+    user = UserFactory(username="charlie")
+    MembershipFactory(team=umbrella, user=user, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def acme_project(acme, alice):
+    return ProjectFactory(team=acme, name="Spring campaign", slug="spring-campaign", created_by=alice)
+
+
+@pytest.fixture
+def umbrella_project(umbrella, charlie):
+    return ProjectFactory(team=umbrella, name="Secret plans", slug="secret-plans", created_by=charlie)

@@ -1,0 +1,45 @@
+"""Every URL that takes an id, asked for by a user of another team, is a 404 (never a 403)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from wanweb.accounts.models import Membership
+from wanweb.accounts.services import invite_create
+
+
+def _id_urls(team, project, membership, invite):
+    return [
+        ("get", reverse("generations:project-detail", args=[project.public_id])),
+        ("get", reverse("generations:project-edit", args=[project.public_id])),
+        ("post", reverse("generations:project-edit", args=[project.public_id])),
+        ("post", reverse("generations:project-archive", args=[project.public_id])),
+        ("post", reverse("accounts:team-switch", args=[team.public_id])),
+        ("post", reverse("accounts:member-role", args=[membership.public_id])),
+        ("post", reverse("accounts:member-remove", args=[membership.public_id])),
+        ("post", reverse("accounts:invite-revoke", args=[invite.public_id])),
+    ]
+
+
+def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
+    client, alice, bob, charlie, acme, acme_project
+):
+    bob_membership = Membership.objects.get(user=bob, team=acme)
+    invite, _ = invite_create(actor=Membership.objects.get(user=alice, team=acme), role="member")
+    client.force_login(charlie)
+    urls = _id_urls(acme, acme_project, bob_membership, invite)
+    for method, url in urls:
+        response = getattr(client, method)(url, {"name": "x", "role": "owner", "archived": "1"})
+        assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"
+    # Nothing changed behind the 404s.
+    acme_project.refresh_from_db()
+    bob_membership.refresh_from_db()
+    assert acme_project.name == "Spring campaign" and not acme_project.is_archived
+    assert bob_membership.role == "member"
+
+
+@pytest.mark.django_db
+def test_a_made_up_id_is_also_404(client, alice):
+    client.force_login(alice)
+    assert client.get("/projects/00000000-0000-0000-0000-000000000000/").status_code == 404

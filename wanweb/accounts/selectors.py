@@ -1,0 +1,63 @@
+"""Reads about teams that views and services share. Every lookup is scoped to the asking user."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from wanweb.accounts.models import Invite, Membership, Team, hash_token
+
+
+def membership_list_for_user(*, user) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+
+
+def membership_get(*, user, team: Team) -> Membership:
+    """The user's membership of `team`; Http404 when they have none (another team's object is a 404)."""
+    try:
+        return Membership.objects.select_related("team").get(user=user, team=team)
+    except Membership.DoesNotExist:
+        raise Http404("No such team") from None
+
+
+def membership_get_by_public_id(*, user, public_id) -> Membership:
+    try:
+        return Membership.objects.select_related("team").get(user=user, team__public_id=public_id)
+    except Membership.DoesNotExist:
+        raise Http404("No such team") from None
+
+
+def team_members(*, team: Team) -> QuerySet[Membership]:
+    return team.memberships.select_related("user").order_by("user__username")
+
+
+def team_member_get(*, team: Team, public_id) -> Membership:
+    """A membership of `team` by its public id; Http404 for anyone else's."""
+    try:
+        return Membership.objects.select_related("user", "team").get(team=team, public_id=public_id)
+    except (Membership.DoesNotExist, ValueError):
+        raise Http404("No such member") from None
+
+
+def team_owner_count(*, team: Team) -> int:
+    return team.memberships.filter(role="owner").count()
+
+
+def team_list_for_user(*, user) -> QuerySet[Team]:
+    return Team.objects.filter(memberships__user=user).annotate(member_count=Count("memberships"))
+
+
+def invite_list_open(*, team: Team) -> QuerySet[Invite]:
+    return team.invites.filter(used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+def invite_get_by_token(*, token: str) -> Invite:
+    """A usable invite for this raw token; Http404 when unknown, used, revoked or expired."""
+    try:
+        invite = Invite.objects.select_related("team").get(token_hash=hash_token(token))
+    except Invite.DoesNotExist:
+        raise Http404("This invite link is not valid") from None
+    if not invite.is_usable:
+        raise Http404("This invite link has expired or was already used")
+    return invite

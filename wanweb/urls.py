@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from generations import views as generation_views
+
+admin.site.site_header = "wanweb administration"
+admin.site.site_title = "wanweb admin"
+
+urlpatterns = [
+    path("", generation_views.home, name="home"),
+    path("healthz", generation_views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("", include("wanweb.accounts.urls")),
+    path("", include("generations.urls")),
+    path("admin/", admin.site.urls),
+]
