@@ -207,7 +207,7 @@ MODELS = (
             seed(),
         ),
         prompt_max_chars=2100,
-        sync=True,
+        sync=False,  # async + polling: a timed-out sync call may bill with no task id to poll (dashscope.md)
     ),
     ModelSpec(
         P,
@@ -235,7 +235,7 @@ MODELS = (
             ),
         ),
         prompt_max_chars=2000,
-        sync=True,
+        sync=False,  # async + polling, as for wan2.6-t2i
         unconfirmed=(
             "size accepts '1K' or 'W*H'; its bounds are not published (default 1280*1280 per resellers).",
             "Interleaved text+image mode (enable_interleave) is not offered: its sync/SSE behaviour is unconfirmed.",
