@@ -34,3 +34,177 @@ class Project(models.Model):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"  # waiting for a worker to submit it
+    SUBMITTED = "submitted", "Submitted"  # the vendor accepted it; its id is stored
+    RUNNING = "running", "Running"  # the vendor says it is working (or we are storing outputs)
+    SUCCEEDED = "succeeded", "Succeeded"  # outputs are in our storage
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING)
+FINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class Job(models.Model):
+    """One generation request and everything that happened to it."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # team is project.team, kept here so team-wide scoping and the reconciler need no join.
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="jobs")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
+    )
+
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=120)
+    mode = models.CharField(max_length=8)
+    prompt = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)  # normalised names, validated by the catalog
+
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)
+    vendor_job_id = models.CharField(max_length=200, blank=True)
+    vendor_state = models.JSONField(default=dict, blank=True)  # what later calls need (fal's URLs, ...)
+    vendor_status = models.CharField(max_length=40, blank=True)
+    result = models.JSONField(default=list, blank=True)  # output URLs waiting to be copied to storage
+    poll_token = models.CharField(max_length=32, blank=True)  # only the newest poll chain may act
+    poll_count = models.PositiveIntegerField(default=0)
+    poll_errors = models.PositiveSmallIntegerField(default=0)  # consecutive transient poll failures
+
+    seed = models.BigIntegerField(null=True, blank=True)
+    actual_prompt = models.TextField(blank=True)  # the vendor's rewritten prompt
+    cost_estimate = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    cost_final = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Every change to the row bumps this: the gallery asks "what changed since T?" and the
+    # reconciler asks "who has been silent since T?".
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "vendor_job_id"],
+                condition=~models.Q(vendor_job_id=""),
+                name="job_unique_vendor_id",
+            )
+        ]
+        indexes = [
+            # Gallery pages: one project, newest first (keyset pagination on created_at, id).
+            models.Index(fields=["project", "-created_at", "-id"], name="job_gallery"),
+            # Gallery refresh: what changed in this project since the last look.
+            models.Index(fields=["project", "updated_at"], name="job_project_changes"),
+            # Reconciler: active jobs silent for too long.
+            models.Index(fields=["status", "updated_at"], name="job_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} job {self.public_id}"
+
+    def get_mode_display(self) -> str:
+        from providers.base import MODE_LABELS, Mode
+
+        try:
+            return MODE_LABELS[Mode(self.mode)]
+        except ValueError:
+            return self.mode
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def makes_video(self) -> bool:
+        return self.mode not in ("t2i", "edit")
+
+    @property
+    def duration_seconds(self):
+        return self.params.get("duration")
+
+
+class AssetRole(models.TextChoices):
+    INPUT = "input", "Input"
+    OUTPUT = "output", "Output"
+
+
+def _asset_upload_to(asset: Asset, filename: str) -> str:
+    return f"jobs/{asset.job.public_id}/{filename}"
+
+
+class Asset(models.Model):
+    """An input or output file of a job, in our own storage."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="assets")
+    role = models.CharField(max_length=6, choices=AssetRole.choices)
+    slot = models.CharField(max_length=20, blank=True)  # input slot: image, end_image, video, audio
+    index = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=5)  # image | video | audio
+    file = models.FileField(upload_to=_asset_upload_to, max_length=300)
+    thumbnail = models.FileField(upload_to=_asset_upload_to, max_length=300, blank=True)  # WebP / poster
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["role", "index"]
+        # A re-delivered store task updates the same row instead of adding a second set of outputs.
+        constraints = [
+            models.UniqueConstraint(fields=["job", "role", "index"], name="asset_unique_job_role_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.index} of {self.job_id}"
+
+
+class JobEvent(models.Model):
+    """The job's timeline: each status transition and notable step, with its time."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=10, choices=JobStatus.choices)
+    message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.message}"
+
+
+class VendorCall(models.Model):
+    """One HTTP call to a vendor on behalf of a job: the log behind the job detail's timeline."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="vendor_calls")
+    operation = models.CharField(max_length=12)  # submit | poll | cancel | download | webhook
+    attempt = models.PositiveIntegerField(default=1)
+    method = models.CharField(max_length=8, blank=True)
+    url = models.CharField(max_length=500, blank=True)  # no query string: it can carry tokens
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.method} {self.url} -> {self.http_status or self.error}"

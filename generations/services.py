@@ -1,13 +1,40 @@
-"""Every write about projects (and, with the jobs issue, generation jobs)."""
+"""Every write: projects and generation jobs (create, submit, poll, store, cancel, retry, delete)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import random
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from generations.models import Project
+from generations.assets import UploadedInput, asset_save_input, asset_save_output, files_delete, job_dir
+from generations.models import ACTIVE_STATUSES, AssetRole, Job, JobEvent, JobStatus, Project, VendorCall
+from generations.tasks import job_poll_task, job_store_outputs_task, job_submit_task, job_vendor_cancel_task
+from providers import catalog, download, media, registry
+from providers.base import (
+    ErrorCode,
+    GenerationRequest,
+    MediaInput,
+    Mode,
+    ProviderError,
+    RequestValidationError,
+    Status,
+    Submission,
+    Update,
+)
+from providers.http import CallRecord, recording
 from wanweb.accounts.models import Membership
 
 
@@ -61,3 +88,517 @@ def project_set_archived(*, membership: Membership, project: Project, archived: 
     project.archived_at = timezone.now() if archived else None
     project.save(update_fields=["archived_at", "updated_at"])
     return project
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation jobs
+#
+# queued -> submitted -> running -> succeeded | failed | canceled (shared/DESIGN.md "Job lifecycle").
+# Every transition is a conditional UPDATE ... WHERE status IN (...): when it changes 0 rows,
+# someone else (a duplicate task, a webhook, a cancel) got there first and we return quietly.
+# ---------------------------------------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+
+POLL_FIRST = 1.0  # seconds after submit
+POLL_MAX = 30.0  # every countdown stays far below Redis' visibility timeout (1 h)
+MAX_POLL_ERRORS = 8  # consecutive transient poll failures before the job fails
+MAX_OUTPUT_BYTES = 500 * 1024 * 1024
+RECONCILE_SILENCE = timedelta(minutes=2)  # an active job unheard of this long gets polled again
+JOB_MAX_AGE = timedelta(hours=3)  # no vendor takes this long: the job fails as timed out
+
+
+def get_client(provider: str):
+    """The vendor client for a provider name (tests swap this for a fake)."""
+    return registry.get_client(provider)
+
+
+def available_providers() -> list[str]:
+    return registry.available_providers()
+
+
+def poll_countdown(attempt: int, retry_after: float | None = None) -> float:
+    """Backoff with jitter for the n-th poll, honouring the vendor's Retry-After (already capped)."""
+    delay = min(POLL_MAX, 2.0 * (1.4 ** max(0, attempt)))
+    delay *= random.uniform(0.8, 1.2)
+    if retry_after:
+        delay = max(delay, retry_after)
+    return round(min(delay, 120.0), 2)
+
+
+def _event(job: Job, status: str, message: str = "") -> None:
+    JobEvent.objects.create(job=job, status=status, message=message[:500])
+
+
+def _log_calls(job: Job, operation: str, calls: Iterable[CallRecord]) -> None:
+    attempt = VendorCall.objects.filter(job=job, operation=operation).count()
+    VendorCall.objects.bulk_create(
+        VendorCall(
+            job=job,
+            operation=operation,
+            attempt=attempt + i + 1,
+            method=call.method,
+            url=call.url[:500],
+            http_status=call.status,
+            latency_ms=call.latency_ms,
+            error=call.error[:500],
+        )
+        for i, call in enumerate(calls)
+    )
+
+
+def _transition(job: Job, *, from_statuses: Iterable[str], **changes) -> bool:
+    """Conditionally move the job; True when this call made the change."""
+    now = timezone.now()
+    changes.setdefault("updated_at", now)
+    done = Job.objects.filter(pk=job.pk, status__in=list(from_statuses)).update(**changes) == 1
+    if done:
+        for field, value in changes.items():
+            if not hasattr(value, "resolve_expression"):
+                setattr(job, field, value)
+    return done
+
+
+def job_create(
+    *,
+    membership: Membership,
+    project: Project,
+    provider: str,
+    model: str | None,
+    mode: str | None,
+    prompt: str,
+    params: dict,
+    uploads: list[UploadedInput] = (),
+    retry_of: Job | None = None,
+) -> Job:
+    """Validate against the catalog, store the job and its inputs, and enqueue the submit after commit.
+
+    Raises RequestValidationError (nothing is created) or PermissionDenied.
+    """
+    _require_edit(membership)
+    if project.team_id != membership.team_id:
+        raise PermissionDenied("That project belongs to another team.")
+    if project.is_archived:
+        raise RequestValidationError({"__all__": ["This project is archived. Restore it to generate."]})
+    if provider not in available_providers():
+        raise RequestValidationError(
+            {"provider": [f"{registry.PROVIDER_LABELS.get(provider, provider)} is not configured."]}
+        )
+    spec = catalog.get_model(provider, model, mode)
+    request = GenerationRequest(
+        provider=provider,
+        model=spec.model_id,
+        mode=spec.mode,
+        prompt=prompt,
+        params=dict(params),
+        inputs=[
+            MediaInput(
+                slot=u.slot, content_type=u.info.content_type, data=u.data, filename=u.filename, info=u.info
+            )
+            for u in uploads
+        ],
+    )
+    validated = catalog.validate_request(request)
+    cost = catalog.estimate_cost(spec, validated.params)
+
+    saved_files: list[str] = []
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                team=project.team,
+                project=project,
+                created_by=membership.user,
+                retry_of=retry_of,
+                provider=provider,
+                model=spec.model_id,
+                mode=str(spec.mode),
+                prompt=validated.prompt,
+                params=validated.params,
+                cost_estimate=cost,
+            )
+            for index, upload in enumerate(uploads):
+                asset = asset_save_input(job=job, upload=upload, index=index)
+                saved_files.append(asset.file.name)
+            _event(job, JobStatus.QUEUED, f"Queued on {registry.PROVIDER_LABELS.get(provider, provider)}")
+            transaction.on_commit(lambda: job_submit_task.delay(job.pk))
+    except BaseException:
+        # The rows rolled back; the files were written outside the transaction.
+        files_delete(saved_files)
+        raise
+    return job
+
+
+def _request_for(job: Job) -> GenerationRequest:
+    inputs = []
+    for asset in job.assets.filter(role=AssetRole.INPUT).order_by("index"):
+        with asset.file.open("rb") as handle:
+            data = handle.read()
+        inputs.append(
+            MediaInput(slot=asset.slot, content_type=asset.content_type, data=data, filename=asset.file.name)
+        )
+    webhook_url = None
+    if settings.WEBHOOKS_ENABLED and job.provider in ("fal", "lumenfall"):
+        webhook_url = settings.PUBLIC_BASE_URL + reverse("generations:webhook", args=[job.provider])
+    return GenerationRequest(
+        provider=job.provider,
+        model=job.model,
+        mode=Mode(job.mode),
+        prompt=job.prompt,
+        params=dict(job.params),
+        inputs=inputs,
+        idempotency_key=str(job.public_id),
+        webhook_url=webhook_url,
+    )
+
+
+def job_submit(*, job_id: int) -> None:
+    """Send a queued job to its vendor. Transient ProviderErrors propagate (the task retries)."""
+    job = Job.objects.get(pk=job_id)
+    if job.status != JobStatus.QUEUED or job.vendor_job_id:
+        return  # a duplicate delivery, or canceled meanwhile
+    client = get_client(job.provider)
+    with recording() as calls:
+        try:
+            submission = client.submit(_request_for(job))
+        except ProviderError as exc:
+            _log_calls(job, "submit", calls)
+            if exc.transient:
+                raise
+            job_fail(job=job, code=exc.code, message=exc.message)
+            return
+    _log_calls(job, "submit", calls)
+    token = secrets.token_hex(8)
+    submitted = _transition(
+        job,
+        from_statuses=[JobStatus.QUEUED],
+        status=JobStatus.SUBMITTED,
+        vendor_job_id=submission.vendor_job_id,
+        vendor_state=submission.state,
+        submitted_at=timezone.now(),
+        poll_token=token,
+    )
+    if not submitted:
+        # Canceled while we were submitting: tell the vendor too, best effort.
+        _vendor_cancel(job, submission)
+        return
+    _event(job, JobStatus.SUBMITTED, f"Accepted by the vendor as {submission.vendor_job_id}")
+    if submission.update is not None:
+        job_apply_update(job=job, update=submission.update)
+    if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
+        job_poll_task.apply_async((job.pk, token), countdown=POLL_FIRST)
+
+
+def job_poll(*, job_id: int, token: str) -> None:
+    """Ask the vendor about a job once, apply what it says, and schedule the next poll."""
+    job = Job.objects.get(pk=job_id)
+    if job.status not in (JobStatus.SUBMITTED, JobStatus.RUNNING) or job.poll_token != token or job.result:
+        return  # finished, superseded by a newer poll chain, or outputs are being stored
+    client = get_client(job.provider)
+    submission = Submission(
+        provider=job.provider, vendor_job_id=job.vendor_job_id, state=dict(job.vendor_state)
+    )
+    with recording() as calls:
+        try:
+            update = client.poll(submission)
+        except ProviderError as exc:
+            _log_calls(job, "poll", calls)
+            # Clients may count faults in the state (the simulator does): keep it even on failure.
+            Job.objects.filter(pk=job.pk).update(
+                vendor_state=submission.state, poll_count=F("poll_count") + 1
+            )
+            if exc.transient and job.poll_errors < MAX_POLL_ERRORS:
+                Job.objects.filter(pk=job.pk).update(poll_errors=F("poll_errors") + 1)
+                job_poll_task.apply_async(
+                    (job.pk, token), countdown=poll_countdown(job.poll_errors + 1, exc.retry_after)
+                )
+                return
+            job_fail(job=job, code=exc.code, message=exc.message)
+            return
+    _log_calls(job, "poll", calls)
+    Job.objects.filter(pk=job.pk).update(
+        vendor_state=submission.state, poll_count=F("poll_count") + 1, poll_errors=0
+    )
+    job_apply_update(job=job, update=update)
+    job.refresh_from_db(fields=["status", "poll_token", "result", "poll_count"])
+    if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and job.poll_token == token and not job.result:
+        job_poll_task.apply_async((job.pk, token), countdown=poll_countdown(job.poll_count))
+
+
+def job_apply_update(*, job: Job, update: Update) -> None:
+    """Apply what a poll, a webhook or a synchronous submit learned. Safe to call twice."""
+    if update.status in (Status.QUEUED, Status.RUNNING):
+        status = JobStatus.RUNNING if update.status == Status.RUNNING else JobStatus.SUBMITTED
+        if job.status == JobStatus.RUNNING and status == JobStatus.SUBMITTED:
+            status = JobStatus.RUNNING  # never step back
+        if status == job.status and update.progress == job.progress:
+            return  # nothing visible changed: keep updated_at, so the gallery refresh stays empty
+        changes = {"status": status, "progress": update.progress, "vendor_status": update.vendor_status[:40]}
+        if status == JobStatus.RUNNING and job.started_at is None:
+            changes["started_at"] = timezone.now()
+        moved = _transition(job, from_statuses=[JobStatus.SUBMITTED, JobStatus.RUNNING], **changes)
+        if moved and "started_at" in changes:
+            _event(job, JobStatus.RUNNING, "The vendor started working")
+        return
+    if update.status == Status.SUCCEEDED:
+        _accept_success(job, update)
+        return
+    if update.status == Status.CANCELED:
+        if _transition(
+            job, from_statuses=ACTIVE_STATUSES, status=JobStatus.CANCELED, finished_at=timezone.now()
+        ):
+            _event(job, JobStatus.CANCELED, "Canceled by the vendor")
+        return
+    error = update.error or ProviderError("The vendor reported a failure without a reason.")
+    job_fail(job=job, code=error.code, message=error.message)
+
+
+def _accept_success(job: Job, update: Update) -> None:
+    if not update.outputs:
+        job_fail(
+            job=job, code=ErrorCode.RESULT_MISSING, message="The vendor finished but returned no output."
+        )
+        return
+    extra = {}
+    if update.seed is not None:
+        extra["seed"] = update.seed
+    if update.actual_prompt:
+        extra["actual_prompt"] = update.actual_prompt
+    if update.cost_usd is not None:
+        extra["cost_final"] = update.cost_usd
+    pending = [
+        {"url": o.url, "kind": o.kind, "content_type": o.content_type} if o.data is None else None
+        for o in update.outputs
+    ]
+    # Claim the success once: a duplicate webhook or poll finds the result already set and stops.
+    claimed = Job.objects.filter(
+        pk=job.pk, status__in=[JobStatus.SUBMITTED, JobStatus.RUNNING], result=[]
+    ).update(status=JobStatus.RUNNING, progress=100, result=pending, updated_at=timezone.now(), **extra)
+    if not claimed:
+        return
+    job.refresh_from_db()
+    _event(job, JobStatus.RUNNING, "The vendor finished; copying outputs to our storage")
+    inline = [(i, o) for i, o in enumerate(update.outputs) if o.data is not None]
+    for index, output in inline:
+        asset_save_output(job=job, index=index, data=output.data, content_type=output.content_type)
+    if any(item is not None for item in pending):
+        transaction.on_commit(lambda: job_store_outputs_task.delay(job.pk))
+    else:
+        _finish_success(job)
+
+
+def job_store_outputs(*, job_id: int) -> None:
+    """Copy the vendor's output URLs into our storage, then mark the job succeeded.
+
+    Idempotent: outputs have deterministic names and rows keyed by (job, index), so a redelivered
+    task (worker killed mid-download) ends with one set. Transient errors propagate for a retry.
+    """
+    job = Job.objects.get(pk=job_id)
+    if job.status != JobStatus.RUNNING or not job.result:
+        return
+    for index, item in enumerate(job.result):
+        if item is None or job.assets.filter(role=AssetRole.OUTPUT, index=index).exists():
+            continue
+        if not item.get("url"):
+            job_fail(job=job, code=ErrorCode.RESULT_MISSING, message=f"Output {index + 1} has no URL.")
+            return
+        try:
+            started = timezone.now()
+            fetched = download.fetch(
+                item["url"],
+                expected_kind=item.get("kind") or None,
+                max_bytes=MAX_OUTPUT_BYTES,
+                allow_private=settings.ALLOW_PRIVATE_URLS,
+            )
+        except ProviderError as exc:
+            VendorCall.objects.create(
+                job=job,
+                operation="download",
+                method="GET",
+                url=item["url"].split("?", 1)[0][:500],
+                http_status=exc.http_status,
+                latency_ms=int((timezone.now() - started).total_seconds() * 1000),
+                error=f"{exc.code}: {exc.message}"[:500],
+            )
+            if exc.transient:
+                raise
+            job_fail(job=job, code=exc.code, message=exc.message)
+            return
+        VendorCall.objects.create(
+            job=job,
+            operation="download",
+            method="GET",
+            url=item["url"].split("?", 1)[0][:500],
+            http_status=200,
+            latency_ms=int((timezone.now() - started).total_seconds() * 1000),
+        )
+        asset_save_output(job=job, index=index, data=fetched.data, content_type=fetched.content_type)
+    _finish_success(job)
+
+
+def _finish_success(job: Job) -> None:
+    outputs = job.assets.filter(role=AssetRole.OUTPUT).count()
+    cost = job.cost_final if job.cost_final is not None else job.cost_estimate
+    if _transition(
+        job,
+        from_statuses=[JobStatus.RUNNING],
+        status=JobStatus.SUCCEEDED,
+        progress=100,
+        result=[],
+        cost_final=cost,
+        finished_at=timezone.now(),
+    ):
+        _event(job, JobStatus.SUCCEEDED, f"{outputs} output{'s' if outputs != 1 else ''} stored")
+        on_job_finished(job)
+
+
+def job_fail(*, job: Job, code: str, message: str) -> bool:
+    """Fail an active job with a typed code and a human message; True when this call failed it."""
+    failed = _transition(
+        job,
+        from_statuses=ACTIVE_STATUSES,
+        status=JobStatus.FAILED,
+        error_code=str(code)[:40],
+        error_message=message[:2000],
+        result=[],
+        finished_at=timezone.now(),
+    )
+    if failed:
+        _event(job, JobStatus.FAILED, f"{code}: {message}")
+        on_job_finished(job)
+    return failed
+
+
+def on_job_finished(job: Job) -> None:
+    """Called exactly once per job, when it reaches a final status (settles or refunds quota)."""
+
+
+def _can_manage_job(membership: Membership, job: Job) -> bool:
+    return membership.can_manage_members or (membership.can_edit and job.created_by_id == membership.user_id)
+
+
+def job_cancel(*, membership: Membership, job: Job) -> bool:
+    """Cancel a queued or running job now; the vendor is told after commit where it has a cancel."""
+    if not _can_manage_job(membership, job):
+        raise PermissionDenied("Only the job's creator or a team admin can cancel it.")
+    canceled = _transition(
+        job, from_statuses=ACTIVE_STATUSES, status=JobStatus.CANCELED, result=[], finished_at=timezone.now()
+    )
+    if canceled:
+        _event(job, JobStatus.CANCELED, f"Canceled by {membership.user.username}")
+        on_job_finished(job)
+        if job.vendor_job_id:
+            transaction.on_commit(lambda: job_vendor_cancel_task.delay(job.pk))
+    return canceled
+
+
+def job_vendor_cancel(*, job_id: int) -> None:
+    job = Job.objects.get(pk=job_id)
+    submission = Submission(
+        provider=job.provider, vendor_job_id=job.vendor_job_id, state=dict(job.vendor_state)
+    )
+    _vendor_cancel(job, submission)
+
+
+def _vendor_cancel(job: Job, submission: Submission) -> None:
+    with recording() as calls:
+        try:
+            accepted = get_client(job.provider).cancel(submission)
+        except ProviderError as exc:
+            logger.info("vendor cancel of %s failed: %s", job.public_id, exc)
+            accepted = False
+    _log_calls(job, "cancel", calls)
+    _event(
+        job, job.status, "The vendor accepted the cancel" if accepted else "The vendor could not cancel it"
+    )
+
+
+def job_retry(*, membership: Membership, job: Job) -> Job:
+    """Run a failed or canceled job again as a new job with the same parameters and inputs."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+        raise RequestValidationError({"__all__": ["Only failed or canceled jobs can be retried."]})
+    uploads = []
+    for asset in job.assets.filter(role=AssetRole.INPUT).order_by("index"):
+        with asset.file.open("rb") as handle:
+            data = handle.read()
+        uploads.append(
+            UploadedInput(slot=asset.slot, data=data, filename=asset.file.name, info=media.probe(data))
+        )
+    return job_create(
+        membership=membership,
+        project=job.project,
+        provider=job.provider,
+        model=job.model,
+        mode=job.mode,
+        prompt=job.prompt,
+        params=job.params,
+        uploads=uploads,
+        retry_of=job,
+    )
+
+
+def job_delete(*, membership: Membership, job: Job) -> None:
+    """Delete a finished job, its rows and its files. Active jobs must be canceled first."""
+    if not _can_manage_job(membership, job):
+        raise PermissionDenied("Only the job's creator or a team admin can delete it.")
+    if job.is_active:
+        raise RequestValidationError({"__all__": ["Cancel the job before deleting it."]})
+    names = [n for a in job.assets.all() for n in (a.file.name, a.thumbnail.name) if n]
+    directory = job_dir(job)
+    job.delete()
+    transaction.on_commit(lambda: (files_delete(names), _remove_empty_dir(directory)))
+
+
+def _remove_empty_dir(name: str) -> None:
+    try:
+        path = default_storage.path(name)
+    except NotImplementedError:
+        return  # object storage has no directories
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def job_reconcile(*, now=None) -> dict[str, int]:
+    """The beat's backstop: re-drive active jobs that have been silent too long, fail ancient ones."""
+    now = now or timezone.now()
+    counts = {"resubmitted": 0, "repolled": 0, "restored": 0, "expired": 0}
+    silent = Job.objects.filter(status__in=ACTIVE_STATUSES, updated_at__lt=now - RECONCILE_SILENCE)
+    for job in silent.order_by("updated_at")[:500]:
+        if job.created_at < now - JOB_MAX_AGE:
+            if job_fail(
+                job=job, code=ErrorCode.TIMEOUT, message="The vendor did not finish the job in time."
+            ):
+                counts["expired"] += 1
+            continue
+        # Touch the row so the next run leaves it alone for another silence window.
+        Job.objects.filter(pk=job.pk).update(updated_at=now)
+        if job.status == JobStatus.QUEUED:
+            job_submit_task.delay(job.pk)
+            counts["resubmitted"] += 1
+        elif job.result:
+            job_store_outputs_task.delay(job.pk)
+            counts["restored"] += 1
+        else:
+            token = secrets.token_hex(8)
+            Job.objects.filter(pk=job.pk).update(poll_token=token)  # retire any older poll chain
+            job_poll_task.delay(job.pk, token)
+            counts["repolled"] += 1
+    return counts
+
+
+def job_handle_webhook(*, provider: str, headers, body: bytes) -> Job | None:
+    """Verify a vendor callback and apply it. Raises WebhookError (401) or ProviderError (5xx)."""
+    client = get_client(provider)
+    vendor_job_id, update = client.parse_webhook(headers=headers, body=body)
+    job = Job.objects.filter(provider=provider, vendor_job_id=vendor_job_id).first()
+    if job is None:
+        logger.info("webhook for unknown %s job %s", provider, vendor_job_id)
+        return None
+    VendorCall.objects.create(job=job, operation="webhook", method="POST", http_status=200, error="")
+    if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+        job_apply_update(job=job, update=update)
+    return job
+
+
+def job_fail_by_id(*, job_id: int, code: str, message: str) -> bool:
+    job = Job.objects.filter(pk=job_id).first()
+    return job is not None and job_fail(job=job, code=code, message=message)

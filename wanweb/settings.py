@@ -178,3 +178,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}},  # httpx logs full URLs, which may carry tokens
 }
+
+# Vendor callbacks (fal, Lumenfall) reach us only on a public https address; elsewhere we poll.
+WEBHOOKS_ENABLED = env_bool("WEBHOOKS_ENABLED", PUBLIC_BASE_URL.startswith("https://"))
+
+CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": "downloads"}}
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-silent-jobs": {"task": "generations.tasks.job_reconcile_task", "schedule": 60.0},
+}

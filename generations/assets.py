@@ -1,0 +1,132 @@
+"""Writing job files into our storage: inputs (re-encoded, random names) and outputs (deterministic names).
+
+Outputs are named by job and index, so a re-delivered store task overwrites the same file and
+updates the same Asset row instead of adding a second set (shared/RELIABILITY.md section 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from generations.models import Asset, AssetRole, Job
+from providers import media
+from providers.base import MediaInfo
+
+logger = logging.getLogger(__name__)
+
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/bmp": "bmp",
+    "image/gif": "gif",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "audio/mpeg": "mp3",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/mp4": "m4a",
+    "audio/ogg": "ogg",
+}
+
+
+@dataclass
+class UploadedInput:
+    """An input file the form (or the CLI) has already probed: bytes, where it goes, what it is."""
+
+    slot: str
+    data: bytes
+    filename: str
+    info: MediaInfo
+
+
+def _ext(content_type: str) -> str:
+    return EXTENSIONS.get(content_type.split(";")[0].strip(), "bin")
+
+
+def _write(name: str, data: bytes) -> str:
+    """Write bytes at exactly `name`, replacing what is there (storage would otherwise rename)."""
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(data))
+
+
+def job_dir(job: Job) -> str:
+    return f"jobs/{job.public_id}"
+
+
+def asset_save_input(*, job: Job, upload: UploadedInput, index: int) -> Asset:
+    """Store one input. Images are re-encoded (metadata stripped); every name is random."""
+    data, content_type = upload.data, upload.info.content_type
+    if upload.info.kind == "image":
+        data, content_type = media.reencode_image(data)
+    name = _write(f"{job_dir(job)}/input-{secrets.token_hex(8)}.{_ext(content_type)}", data)
+    return Asset.objects.create(
+        job=job,
+        role=AssetRole.INPUT,
+        slot=upload.slot,
+        index=index,
+        kind=upload.info.kind,
+        file=name,
+        content_type=content_type,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=upload.info.width,
+        height=upload.info.height,
+        duration=upload.info.duration,
+    )
+
+
+def asset_save_output(*, job: Job, index: int, data: bytes, content_type: str = "") -> Asset:
+    """Store one output under its deterministic name, with a WebP thumbnail or a poster frame."""
+    sniffed = media.sniff_content_type(data) or content_type or "application/octet-stream"
+    kind = media.kind_of(sniffed) or ("video" if job.makes_video else "image")
+    base = f"{job_dir(job)}/output-{index}"
+    name = _write(f"{base}.{_ext(sniffed)}", data)
+    width = height = None
+    duration = None
+    thumbnail = ""
+    try:
+        if kind == "image":
+            info = media.probe(data)
+            width, height = info.width, info.height
+            thumbnail = _write(f"{base}-thumb.webp", media.make_thumbnail(data))
+        elif kind == "video":
+            poster, duration, width, height = media.video_poster(data)
+            thumbnail = _write(f"{base}-thumb.webp", media.make_thumbnail(poster))
+    except (media.MediaError, ValueError) as exc:
+        # A file we cannot preview is still the user's result: keep it, show a generic tile.
+        logger.warning("no preview for %s output %s: %s", job.public_id, index, exc)
+    asset, _ = Asset.objects.update_or_create(
+        job=job,
+        role=AssetRole.OUTPUT,
+        index=index,
+        defaults={
+            "kind": kind,
+            "file": name,
+            "thumbnail": thumbnail,
+            "content_type": sniffed,
+            "size_bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "width": width,
+            "height": height,
+            "duration": duration,
+        },
+    )
+    return asset
+
+
+def files_delete(names: list[str]) -> None:
+    for name in names:
+        if name:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                logger.warning("could not delete %s", name)
