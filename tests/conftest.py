@@ -62,3 +62,36 @@ def acme_project(acme, alice):
 @pytest.fixture
 def umbrella_project(umbrella, charlie):
     return ProjectFactory(team=umbrella, name="Secret plans", slug="secret-plans", created_by=charlie)
+
+
+@pytest.fixture
+def celery_worker_live(settings):
+    """A real Celery worker (threads) on the real Redis of REDIS_URL, consuming this run's queues.
+
+    Use with `@pytest.mark.django_db(transaction=True)`: on_commit must fire and the worker's
+    threads must see committed rows.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from wanweb.celery import app
+
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_TASK_ROUTES[next(iter(settings.CELERY_TASK_ROUTES))]["queue"]]
+    app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    app.conf.task_routes = settings.CELERY_TASK_ROUTES
+    with start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", queues=queues, shutdown_timeout=30
+    ) as worker:
+        yield worker
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

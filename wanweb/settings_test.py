@@ -9,3 +9,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = BASE_DIR / ".pytest-media"
+
+# Each test run gets its own queues, so a `make run` worker (or another CI run) on the same Redis
+# never takes the tests' tasks, and the tests never take theirs.
+import os  # noqa: E402
+import uuid  # noqa: E402
+
+TEST_QUEUE_PREFIX = os.environ.setdefault("WANWEB_TEST_QUEUE_PREFIX", f"wanweb-test-{uuid.uuid4().hex[:8]}")
+CELERY_TASK_DEFAULT_QUEUE = f"{TEST_QUEUE_PREFIX}-default"
+CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": f"{TEST_QUEUE_PREFIX}-downloads"}}
+CELERY_BEAT_SCHEDULE = {}
+WEBHOOKS_ENABLED = False
+ALLOW_PRIVATE_URLS = False
