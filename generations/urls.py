@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generations import views
+from generations import views, webhooks
 
 app_name = "generations"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("projects/<uuid:project_id>/", views.project_detail, name="project-detail"),
     path("projects/<uuid:project_id>/edit/", views.project_edit, name="project-edit"),
     path("projects/<uuid:project_id>/archive/", views.project_archive, name="project-archive"),
+    path("webhooks/<str:provider>/", webhooks.vendor_webhook, name="webhook"),
 ]
