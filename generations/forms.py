@@ -2,6 +2,12 @@ from __future__ import annotations
 
 from django import forms
 
+from generations.assets import UploadedInput
+from providers import catalog, media
+from providers.base import MODE_LABELS, Mode
+from providers.catalog import FieldSpec, MediaSlot, ModelSpec
+from providers.registry import PROVIDER_LABELS
+
 
 class ProjectForm(forms.Form):
     name = forms.CharField(
@@ -19,3 +25,202 @@ class ProjectForm(forms.Form):
         if not name:
             raise forms.ValidationError("Give the project a name.")
         return name
+
+
+# ---------------------------------------------------------------------------------------------
+# The generation form: built from the catalog entry of the chosen (provider, mode, model)
+# ---------------------------------------------------------------------------------------------
+
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # the most any slot accepts; slots are usually stricter
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input (Django's documented pattern)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data if d]
+        return [single(data, initial)] if data else []
+
+
+def resolve_model(
+    *, providers: list[str], provider: str | None, mode: str | None, model: str | None
+) -> ModelSpec:
+    """The catalog entry the picker points at, falling back step by step to sensible defaults."""
+    if provider not in providers:
+        provider = providers[0]
+    modes = [m for m in Mode if catalog.models_for(provider, m)]
+    if mode not in {m.value for m in modes}:
+        mode = (Mode.T2V if Mode.T2V in modes else modes[0]).value
+    specs = catalog.models_for(provider, mode)
+    return next((s for s in specs if s.model_id == model), specs[0])
+
+
+def _field_for(spec: FieldSpec) -> forms.Field:
+    help_text = spec.help + (" (not confirmed by the vendor's docs)" if spec.unconfirmed else "")
+    common = {"label": spec.label, "help_text": help_text, "required": spec.required, "initial": spec.default}
+    if spec.type == "bool":
+        if spec.default is None:
+            # No default means "the vendor decides": a checkbox cannot say that, a select can.
+            return forms.NullBooleanField(
+                **common,
+                widget=forms.Select(
+                    choices=[("unknown", "Vendor default"), ("true", "On"), ("false", "Off")]
+                ),
+            )
+        return forms.BooleanField(**{**common, "required": False})
+    if spec.choices:
+        choices = [(str(c), str(c)) for c in spec.choices]
+        if not spec.required and spec.default is None:
+            choices.insert(0, ("", "Vendor default"))
+        coerce = {"int": int, "float": float}.get(spec.type, str)
+        return forms.TypedChoiceField(choices=choices, coerce=coerce, empty_value=None, **common)
+    attrs = {}
+    if spec.min is not None:
+        attrs["min"] = spec.min
+    if spec.max is not None:
+        attrs["max"] = spec.max
+    if spec.type == "int":
+        return forms.IntegerField(widget=forms.NumberInput(attrs=attrs), **common)
+    if spec.type == "float":
+        return forms.FloatField(widget=forms.NumberInput(attrs={**attrs, "step": "any"}), **common)
+    if spec.type == "json":
+        return forms.CharField(
+            widget=forms.Textarea(attrs={"rows": 3, "class": "font-monospace"}), **{**common, "initial": None}
+        )
+    placeholder = "e.g. 1280x720" if spec.name == "size" else ""
+    return forms.CharField(widget=forms.TextInput(attrs={"placeholder": placeholder}), **common)
+
+
+def _file_field_for(slot: MediaSlot) -> forms.Field:
+    accept = {"image": "image/*", "video": "video/*", "audio": "audio/*"}[slot.kind]
+    limits = []
+    if slot.formats:
+        limits.append(", ".join(f.upper() for f in slot.formats))
+    if slot.max_bytes:
+        limits.append(f"≤ {slot.max_bytes // (1024 * 1024)} MB")
+    if slot.min_px or slot.max_px:
+        limits.append(f"{slot.min_px or 1}–{slot.max_px or '∞'} px")
+    if slot.min_seconds or slot.max_seconds:
+        limits.append(f"{slot.min_seconds or 0:g}–{slot.max_seconds or '∞'} s")
+    count = f"{slot.min_count}–{slot.max_count} files. " if slot.max_count > 1 else ""
+    help_text = (slot.help + " " if slot.help else "") + count + " · ".join(limits)
+    common = {"label": slot.label, "help_text": help_text.strip(), "required": slot.required}
+    if slot.max_count > 1:
+        return MultipleFileField(widget=MultipleFileInput(attrs={"accept": accept}), **common)
+    return forms.FileField(widget=forms.ClearableFileInput(attrs={"accept": accept}), **common)
+
+
+class GenerationForm(forms.Form):
+    """Provider, mode and model pickers, the prompt, and exactly the chosen model's fields."""
+
+    provider = forms.ChoiceField()
+    mode = forms.ChoiceField()
+    model = forms.ChoiceField()
+    prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Describe what you want to see…"})
+    )
+
+    def __init__(self, data=None, files=None, *, providers: list[str], initial: dict | None = None, **kwargs):
+        source = data if data is not None else (initial or {})
+        self.spec = resolve_model(
+            providers=providers,
+            provider=source.get("provider"),
+            mode=source.get("mode"),
+            model=source.get("model"),
+        )
+        initial = {
+            **(initial or {}),
+            "provider": self.spec.provider,
+            "mode": self.spec.mode.value,
+            "model": self.spec.model_id,
+        }
+        super().__init__(data, files, initial=initial, **kwargs)
+        spec = self.spec
+        self.fields["provider"].choices = [(p, PROVIDER_LABELS.get(p, p)) for p in providers]
+        self.fields["mode"].choices = [
+            (m.value, MODE_LABELS[m]) for m in Mode if catalog.models_for(spec.provider, m)
+        ]
+        self.fields["model"].choices = [
+            (s.model_id, s.title) for s in catalog.models_for(spec.provider, spec.mode)
+        ]
+        prompt = self.fields["prompt"]
+        prompt.required = spec.prompt_required
+        if spec.prompt_max_chars:
+            prompt.max_length = spec.prompt_max_chars
+            prompt.widget.attrs["maxlength"] = spec.prompt_max_chars
+            prompt.help_text = f"Up to {spec.prompt_max_chars} characters."
+        self.param_names = []
+        for field_spec in spec.fields:
+            self.fields[field_spec.name] = _field_for(field_spec)
+            self.param_names.append(field_spec.name)
+        self.slot_names = []
+        for slot in spec.media:
+            self.fields[slot.name] = _file_field_for(slot)
+            self.slot_names.append(slot.name)
+        self.uploads: list[UploadedInput] = []
+
+    # Groups for the template.
+    def basic_fields(self):
+        return [self[n] for n in self.param_names if not self.spec.field(n).advanced]
+
+    def advanced_fields(self):
+        return [self[n] for n in self.param_names if self.spec.field(n).advanced]
+
+    def media_fields(self):
+        return [self[n] for n in self.slot_names]
+
+    def clean(self):
+        cleaned = super().clean()
+        self.uploads = []
+        for slot in self.spec.media:
+            files = cleaned.get(slot.name) or []
+            if not isinstance(files, list):
+                files = [files]
+            for upload in files:
+                limit = min(slot.max_bytes or MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES)
+                if upload.size > limit:
+                    self.add_error(
+                        slot.name,
+                        f"{upload.name} is {upload.size / 1048576:.1f} MB; the limit is {limit / 1048576:g} MB.",
+                    )
+                    continue
+                data = upload.read()
+                try:
+                    info = media.probe(
+                        data,
+                        filename=upload.name,
+                        expected_kind=slot.kind,
+                        max_bytes=slot.max_bytes,
+                        min_duration=slot.min_seconds,
+                        max_duration=slot.max_seconds,
+                    )
+                except media.MediaError as exc:
+                    self.add_error(slot.name, f"{upload.name}: {exc}")
+                    continue
+                self.uploads.append(UploadedInput(slot=slot.name, data=data, filename=upload.name, info=info))
+        return cleaned
+
+    def params(self) -> dict:
+        """The parameters the user set; empty ones are left to the catalog's defaults."""
+        params = {}
+        for name in self.param_names:
+            value = self.cleaned_data.get(name)
+            if value is None or value == "":
+                continue
+            params[name] = value
+        return params
+
+    def add_validation_errors(self, errors: dict[str, list[str]]) -> None:
+        """Put the catalog's RequestValidationError messages on the matching fields."""
+        for name, messages in errors.items():
+            self.add_error(name if name in self.fields else None, messages)

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from generations import selectors, services
-from generations.forms import ProjectForm
+from generations.forms import GenerationForm, ProjectForm
+from providers import catalog
+from providers.base import RequestValidationError
 from wanweb.accounts.views import team_required
 
 
@@ -76,7 +81,46 @@ def home(request):
 @team_required
 def project_detail(request, project_id):
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
-    return render(request, "generations/project_detail.html", {"project": project, "membership": membership})
+    initial = _remix_initial(request, project) or {}
+    form = (
+        GenerationForm(providers=services.available_providers(), initial=initial)
+        if membership.can_edit
+        else None
+    )
+    return render(
+        request, "generations/project_detail.html", _project_page_context(project, membership, form)
+    )
+
+
+def _project_page_context(project, membership, form) -> dict:
+    since = timezone.now()
+    jobs, next_cursor = selectors.gallery_page(project=project)
+    return {
+        "project": project,
+        "membership": membership,
+        "form": form,
+        "estimate": _estimate(form) if form is not None else None,
+        "jobs": jobs,
+        "next_cursor": next_cursor,
+        "since": since.isoformat(),
+        "polling": any(job.is_active for job in jobs) or selectors.project_has_active_jobs(project=project),
+    }
+
+
+def _remix_initial(request, project) -> dict | None:
+    remix_id = request.GET.get("remix")
+    if not remix_id:
+        return None
+    job, _ = selectors.job_get_for_user(user=request.user, public_id=remix_id)
+    if job.project_id != project.pk:
+        raise Http404("No such job in this project")
+    return {
+        "provider": job.provider,
+        "mode": job.mode,
+        "model": job.model,
+        "prompt": job.prompt,
+        **job.params,
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -135,3 +179,248 @@ def project_archive(request, project_id):
 
 def healthz(request) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation: the form, the gallery and its live refresh, job detail and actions, media files
+# ---------------------------------------------------------------------------------------------
+
+
+def _estimate(form: GenerationForm) -> dict:
+    """The cost of what the form currently says, from the catalog's price rule."""
+    spec = form.spec
+    params = dict(spec.defaults())
+    source = form.data if form.is_bound else form.initial
+    for name in form.param_names:
+        value = source.get(name)
+        if value not in (None, ""):
+            params[name] = value
+    try:
+        params = catalog.clean_params(spec, params)
+    except RequestValidationError:
+        params = spec.defaults()
+    return {
+        "usd": catalog.estimate_cost(spec, params),
+        "note": spec.price.note,
+        "estimate": spec.price.estimate,
+    }
+
+
+@require_GET
+@team_required
+def generation_form(request, project_id):
+    """The form for another provider/mode/model (the pickers swap it over HTMX)."""
+    project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
+    if not membership.can_edit:
+        raise PermissionDenied
+    form = GenerationForm(providers=services.available_providers(), initial=request.GET.dict())
+    context = {"project": project, "form": form, "estimate": _estimate(form)}
+    return render(request, "generations/project_detail.html#generation-form", context)
+
+
+@require_GET
+@team_required
+def generation_estimate(request, project_id):
+    project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
+    form = GenerationForm(request.GET, providers=services.available_providers())
+    return render(request, "generations/project_detail.html#cost-estimate", {"estimate": _estimate(form)})
+
+
+@require_POST
+@team_required
+def job_create(request, project_id):
+    project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
+    if not membership.can_edit:
+        raise PermissionDenied
+    providers = services.available_providers()
+    form = GenerationForm(request.POST, request.FILES, providers=providers)
+    job = None
+    if form.is_valid():
+        try:
+            job = services.job_create(
+                membership=membership,
+                project=project,
+                provider=form.spec.provider,
+                model=form.spec.model_id,
+                mode=form.spec.mode.value,
+                prompt=form.cleaned_data["prompt"],
+                params=form.params(),
+                uploads=form.uploads,
+            )
+        except RequestValidationError as exc:
+            form.add_validation_errors(exc.errors)
+    if job is None:
+        if not request.htmx:
+            messages.error(request, "The job was not created: please fix the errors below.")
+            return render(
+                request, "generations/project_detail.html", _project_page_context(project, membership, form)
+            )
+        context = {"project": project, "form": form, "estimate": _estimate(form)}
+        return render(request, "generations/project_detail.html#generation-form", context)
+    if not request.htmx:
+        messages.success(request, "Job queued.")
+        return redirect("generations:project-detail", project_id=project.public_id)
+    # Keep every choice for the next run (people iterate on a prompt); files must be picked again.
+    fresh = GenerationForm(
+        providers=providers, initial={k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    )
+    context = {
+        "project": project,
+        "form": fresh,
+        "estimate": _estimate(fresh),
+        "job": job,
+        "since": timezone.now().isoformat(),
+        "polling": True,
+    }
+    response = render(request, "generations/project_detail.html#job-created", context)
+    return trigger_client_event(response, "job-created", {"id": str(job.public_id)})
+
+
+@require_GET
+@team_required
+def gallery_page(request, project_id):
+    project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
+    jobs, next_cursor = selectors.gallery_page(project=project, before=request.GET.get("before"))
+    context = {"project": project, "membership": membership, "jobs": jobs, "next_cursor": next_cursor}
+    return render(request, "generations/project_detail.html#gallery-page", context)
+
+
+@require_GET
+@team_required
+def gallery_changes(request, project_id):
+    """The gallery's one refresh request per interval, whatever the number of running jobs.
+
+    Nothing changed: 204 and htmx leaves the page alone. Otherwise the changed cards (out of band)
+    and a new poller that stops itself when no job in the project is active.
+    """
+    project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
+    since = parse_datetime(request.GET.get("since", "")) or timezone.now()
+    now = timezone.now()
+    changed = selectors.gallery_changes(project=project, since=since)
+    if not changed:
+        return HttpResponse(status=204)
+    shown_since = parse_datetime(request.GET.get("shown", "")) or since
+    context = {
+        "project": project,
+        "membership": membership,
+        "changed": changed,
+        "shown_since": shown_since,
+        "since": now.isoformat(),
+        "polling": selectors.project_has_active_jobs(project=project),
+    }
+    return render(request, "generations/project_detail.html#gallery-changes", context)
+
+
+@require_GET
+@team_required
+def job_detail(request, job_id):
+    job, membership = selectors.job_get_for_user(user=request.user, public_id=job_id)
+    context = {
+        "job": job,
+        "membership": membership,
+        "inputs": job.assets.filter(role="input").order_by("index"),
+        "outputs": job.assets.filter(role="output").order_by("index"),
+        "timeline": _timeline(job),
+        "spec": _spec_or_none(job),
+    }
+    template = "generations/job_detail.html"
+    if _is_fragment_request(request):
+        template += "#job-live"
+    return render(request, template, context)
+
+
+def _spec_or_none(job):
+    try:
+        return catalog.get_model(job.provider, job.model, job.mode)
+    except RequestValidationError:
+        return None
+
+
+def _timeline(job) -> list[dict]:
+    """Status events and vendor calls, merged in time order."""
+    items = [
+        {"at": e.created_at, "kind": "event", "status": e.status, "text": e.message} for e in job.events.all()
+    ]
+    items += [
+        {
+            "at": c.created_at,
+            "kind": "call",
+            "status": "",
+            "text": f"{c.operation} {c.method} {c.url}".strip(),
+            "http_status": c.http_status,
+            "latency_ms": c.latency_ms,
+            "error": c.error,
+        }
+        for c in job.vendor_calls.all()
+    ]
+    return sorted(items, key=lambda item: item["at"])
+
+
+@require_POST
+@team_required
+def job_cancel(request, job_id):
+    job, membership = selectors.job_get_for_user(user=request.user, public_id=job_id)
+    if services.job_cancel(membership=membership, job=job):
+        messages.success(request, "Job canceled.")
+    else:
+        messages.info(request, "The job had already finished.")
+    return _back_to_job(request, job)
+
+
+@require_POST
+@team_required
+def job_retry(request, job_id):
+    job, membership = selectors.job_get_for_user(user=request.user, public_id=job_id)
+    try:
+        new_job = services.job_retry(membership=membership, job=job)
+    except RequestValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.errors.values() for m in ms))
+        return _back_to_job(request, job)
+    messages.success(request, "Retrying as a new job.")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("generations:job-detail", args=[new_job.public_id]))
+    return redirect("generations:job-detail", job_id=new_job.public_id)
+
+
+@require_POST
+@team_required
+def job_delete(request, job_id):
+    job, membership = selectors.job_get_for_user(user=request.user, public_id=job_id)
+    project = job.project
+    try:
+        services.job_delete(membership=membership, job=job)
+    except RequestValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.errors.values() for m in ms))
+        return _back_to_job(request, job)
+    messages.success(request, "Job deleted.")
+    url = reverse("generations:project-detail", args=[project.public_id])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _back_to_job(request, job):
+    url = reverse("generations:job-detail", args=[job.public_id])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_GET
+@team_required
+def asset_file(request, asset_id, variant: str = "file"):
+    """A job's file, for members of its team only; the Content-Type was sniffed from the bytes."""
+    asset = selectors.asset_get_for_user(user=request.user, public_id=asset_id)
+    field = asset.thumbnail if variant == "thumb" and asset.thumbnail else asset.file
+    content_type = "image/webp" if field is asset.thumbnail else asset.content_type
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError:
+        raise Http404("The file is gone") from None
+    response = FileResponse(
+        handle, content_type=content_type, as_attachment=request.GET.get("download") == "1"
+    )
+    if response.get("Content-Disposition", "").startswith("attachment"):
+        ext = asset.file.name.rsplit(".", 1)[-1]
+        response["Content-Disposition"] = (
+            f'attachment; filename="wanweb-{asset.job.public_id}-{asset.index}.{ext}"'
+        )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -312,6 +312,18 @@ def validate_request(request: GenerationRequest) -> GenerationRequest:
     )
 
 
+def clean_params(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the parameter part of `validate_request`: coerce, fill defaults, map geometry.
+
+    For a live cost estimate while a form is half filled (no prompt or media checks).
+    """
+    errors = _Errors()
+    cleaned = _clean_params(spec, params, errors)
+    if errors.by_field:
+        raise RequestValidationError(errors.by_field)
+    return cleaned
+
+
 def _check_prompt(spec: ModelSpec, prompt: Any, errors: _Errors) -> None:
     text = prompt if isinstance(prompt, str) else ""
     if spec.prompt_required and not text.strip():

@@ -34,6 +34,48 @@
   }
   window.wanweb = { showToast: showToast };
 
+  // The gallery's poller drops changed cards into a hidden inbox: each replaces its old card,
+  // or goes to the top of the grid when it is new. One place decides, so no card is ever doubled.
+  // A MutationObserver, not an htmx event: the poller that made the request has been swapped out
+  // by then, and events fired on a detached element reach no listener.
+  function drainInbox(inbox) {
+    var grid = document.getElementById("gallery-grid");
+    var cards = Array.prototype.slice.call(inbox.querySelectorAll(".job-card"));
+    if (!cards.length) return;
+    cards.reverse().forEach(function (card) {
+      var old = grid && grid.querySelector("#" + CSS.escape(card.id));
+      if (old) { old.replaceWith(card); } else if (grid) { grid.prepend(card); }
+      if (window.htmx) { htmx.process(card); }
+    });
+    inbox.innerHTML = "";
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var inbox = document.getElementById("gallery-inbox");
+    if (!inbox) return;
+    new MutationObserver(function () { drainInbox(inbox); }).observe(inbox, { childList: true });
+  });
+
+  // Videos play on hover (and on click or keyboard focus for touch and keyboard users).
+  function isVideo(el) { return el && el.tagName === "VIDEO" && el.classList.contains("hover-play"); }
+  document.addEventListener("mouseover", function (e) { if (isVideo(e.target)) e.target.play().catch(function () {}); });
+  document.addEventListener("mouseout", function (e) { if (isVideo(e.target)) e.target.pause(); });
+  document.addEventListener("click", function (e) {
+    if (!isVideo(e.target)) return;
+    e.preventDefault();
+    if (e.target.paused) { e.target.play().catch(function () {}); } else { e.target.pause(); }
+  });
+
+  // Ctrl/Cmd+Enter in the prompt submits the generation form.
+  document.addEventListener("keydown", function (e) {
+    if ((e.ctrlKey || e.metaKey) && e.key === "Enter" && e.target.id === "id_prompt") {
+      e.preventDefault();
+      var form = e.target.closest("form");
+      if (form) { form.requestSubmit(); }
+    }
+  });
+
+  document.addEventListener("job-created", function () { showToast("Job queued. It will update here live.", "success"); });
+
   // Project created over htmx: say so, and put the cursor back in the name field for the next one.
   document.addEventListener("project-created", function (event) {
     showToast("Project “" + event.detail.name + "” created.", "success");
