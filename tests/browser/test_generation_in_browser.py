@@ -5,8 +5,8 @@ import re
 import pytest
 
 from generations.models import Job, JobStatus
-from tests.factories import ProjectFactory
 from tests.conftest import PASSWORD
+from tests.factories import ProjectFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
