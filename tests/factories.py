@@ -47,3 +47,35 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Project {n}")
     slug = factory.Sequence(lambda n: f"project-{n}")
     description = "A test project"
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "generations.Job"
+
+    project = factory.SubFactory(ProjectFactory)
+    team = factory.LazyAttribute(lambda job: job.project.team)
+    provider = "simulator"
+    model = "wan-sim"
+    mode = "t2i"
+    prompt = factory.Sequence(lambda n: f"prompt number {n}")
+    params = factory.LazyFunction(lambda: {"sim_delay": 0.1})
+    status = "succeeded"
+    cost_estimate = "0.0100"
+
+
+def make_png(width: int = 320, height: int = 240, color=(200, 80, 40)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_output(job, *, index: int = 0, data: bytes | None = None):
+    """A real stored output file (with thumbnail) for a job, through the same code the tasks use."""
+    from generations.assets import asset_save_output
+
+    return asset_save_output(job=job, index=index, data=data or make_png(), content_type="image/png")

@@ -5,12 +5,25 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from tests.factories import JobFactory, make_output
 from wanweb.accounts.models import Membership
 from wanweb.accounts.services import invite_create
 
 
-def _id_urls(team, project, membership, invite):
+def _id_urls(team, project, membership, invite, job, asset):
     return [
+        ("get", reverse("generations:job-detail", args=[job.public_id])),
+        ("post", reverse("generations:job-cancel", args=[job.public_id])),
+        ("post", reverse("generations:job-retry", args=[job.public_id])),
+        ("post", reverse("generations:job-delete", args=[job.public_id])),
+        ("get", reverse("generations:asset-file", args=[asset.public_id])),
+        ("get", reverse("generations:asset-thumb", args=[asset.public_id])),
+        ("get", reverse("generations:generation-form", args=[project.public_id])),
+        ("get", reverse("generations:generation-estimate", args=[project.public_id])),
+        ("post", reverse("generations:job-create", args=[project.public_id])),
+        ("get", reverse("generations:gallery-page", args=[project.public_id])),
+        ("get", reverse("generations:gallery-changes", args=[project.public_id])),
+        ("get", reverse("generations:project-detail", args=[project.public_id]) + f"?remix={job.public_id}"),
         ("get", reverse("generations:project-detail", args=[project.public_id])),
         ("get", reverse("generations:project-edit", args=[project.public_id])),
         ("post", reverse("generations:project-edit", args=[project.public_id])),
@@ -27,8 +40,10 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
 ):
     bob_membership = Membership.objects.get(user=bob, team=acme)
     invite, _ = invite_create(actor=Membership.objects.get(user=alice, team=acme), role="member")
+    job = JobFactory(project=acme_project, status="failed")
+    asset = make_output(job)
     client.force_login(charlie)
-    urls = _id_urls(acme, acme_project, bob_membership, invite)
+    urls = _id_urls(acme, acme_project, bob_membership, invite, job, asset)
     for method, url in urls:
         response = getattr(client, method)(url, {"name": "x", "role": "owner", "archived": "1"})
         assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"
@@ -37,6 +52,8 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
     bob_membership.refresh_from_db()
     assert acme_project.name == "Spring campaign" and not acme_project.is_archived
     assert bob_membership.role == "member"
+    job.refresh_from_db()
+    assert job.status == "failed" and job.retries.count() == 0
 
 
 @pytest.mark.django_db
