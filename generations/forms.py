@@ -52,6 +52,10 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
+def slot_field(slot_name: str) -> str:
+    return f"input_{slot_name}"
+
+
 def resolve_model(
     *, providers: list[str], provider: str | None, mode: str | None, model: str | None
 ) -> ModelSpec:
@@ -163,10 +167,12 @@ class GenerationForm(forms.Form):
         for field_spec in spec.fields:
             self.fields[field_spec.name] = _field_for(field_spec)
             self.param_names.append(field_spec.name)
+        # File inputs are named input_<slot>: a slot can share its name with a parameter (the
+        # `audio` slot for custom audio, the `audio` flag for generated audio).
         self.slot_names = []
         for slot in spec.media:
-            self.fields[slot.name] = _file_field_for(slot)
-            self.slot_names.append(slot.name)
+            self.fields[slot_field(slot.name)] = _file_field_for(slot)
+            self.slot_names.append(slot_field(slot.name))
         self.uploads: list[UploadedInput] = []
 
     # Groups for the template.
@@ -183,14 +189,15 @@ class GenerationForm(forms.Form):
         cleaned = super().clean()
         self.uploads = []
         for slot in self.spec.media:
-            files = cleaned.get(slot.name) or []
+            field_name = slot_field(slot.name)
+            files = cleaned.get(field_name) or []
             if not isinstance(files, list):
                 files = [files]
             for upload in files:
                 limit = min(slot.max_bytes or MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES)
                 if upload.size > limit:
                     self.add_error(
-                        slot.name,
+                        field_name,
                         f"{upload.name} is {upload.size / 1048576:.1f} MB; the limit is {limit / 1048576:g} MB.",
                     )
                     continue
@@ -205,7 +212,7 @@ class GenerationForm(forms.Form):
                         max_duration=slot.max_seconds,
                     )
                 except media.MediaError as exc:
-                    self.add_error(slot.name, f"{upload.name}: {exc}")
+                    self.add_error(field_name, f"{upload.name}: {exc}")
                     continue
                 self.uploads.append(UploadedInput(slot=slot.name, data=data, filename=upload.name, info=info))
         return cleaned
@@ -223,4 +230,6 @@ class GenerationForm(forms.Form):
     def add_validation_errors(self, errors: dict[str, list[str]]) -> None:
         """Put the catalog's RequestValidationError messages on the matching fields."""
         for name, messages in errors.items():
+            if self.spec.slot(name) is not None:
+                name = slot_field(name)
             self.add_error(name if name in self.fields else None, messages)

@@ -7,7 +7,7 @@ import logging
 import os
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -168,7 +168,7 @@ def job_create(
     mode: str | None,
     prompt: str,
     params: dict,
-    uploads: list[UploadedInput] = (),
+    uploads: Sequence[UploadedInput] = (),
     retry_of: Job | None = None,
 ) -> Job:
     """Validate against the catalog, store the job and its inputs, and enqueue the submit after commit.

@@ -9,8 +9,17 @@ from __future__ import annotations
 import random
 
 from celery import shared_task
+from django.db import OperationalError
 
 from providers.base import ProviderError
+
+# A locked or restarting database is worth a few quick retries; anything else is a bug to see.
+DB_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+}
 
 SUBMIT_RETRIES = 6
 STORE_RETRIES = 6
@@ -37,7 +46,7 @@ def job_submit_task(self, job_id: int) -> None:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries, exc.retry_after)) from exc
 
 
-@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300, max_retries=5, **DB_RETRY)
 def job_poll_task(job_id: int, token: str) -> None:
     from generations import services
 
@@ -59,14 +68,14 @@ def job_store_outputs_task(self, job_id: int) -> None:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries, exc.retry_after)) from exc
 
 
-@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90, max_retries=5, **DB_RETRY)
 def job_vendor_cancel_task(job_id: int) -> None:
     from generations import services
 
     services.job_vendor_cancel(job_id=job_id)
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=180, max_retries=2, **DB_RETRY)
 def job_reconcile_task() -> dict[str, int]:
     from generations import services
 

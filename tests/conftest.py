@@ -75,11 +75,20 @@ def celery_worker_live(settings):
 
     from wanweb.celery import app
 
-    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_TASK_ROUTES[next(iter(settings.CELERY_TASK_ROUTES))]["queue"]]
+    queues = [
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+        settings.CELERY_TASK_ROUTES[next(iter(settings.CELERY_TASK_ROUTES))]["queue"],
+    ]
     app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
     app.conf.task_routes = settings.CELERY_TASK_ROUTES
     with start_worker(
-        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", queues=queues, shutdown_timeout=30
+        app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        queues=queues,
+        shutdown_timeout=30,
     ) as worker:
         yield worker
 

@@ -21,3 +21,10 @@ CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": f"{T
 CELERY_BEAT_SCHEDULE = {}
 WEBHOOKS_ENABLED = False
 ALLOW_PRIVATE_URLS = False
+
+# SQLite's shared-cache in-memory test database answers "table is locked" at once when a
+# Celery worker thread and the live server write together; a file honours the busy timeout.
+from wanweb.settings import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".pytest-{TEST_QUEUE_PREFIX}.sqlite3")}

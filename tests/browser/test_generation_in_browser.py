@@ -90,7 +90,7 @@ def test_an_invalid_generation_shows_field_errors_and_creates_nothing(
     _log_in(page, live_server, "alice")
     page.goto(f"{live_server.url}/projects/{project.public_id}/")
     page.get_by_label("Mode", exact=True).select_option("i2v")
-    page.locator("#generation-form #id_image").wait_for()
+    page.locator("#generation-form #id_input_image").wait_for()
     page.get_by_role("button", name="Generate").click()
     page.locator("#generation-form .invalid-feedback").first.wait_for()
     errors = page.locator("#generation-form .invalid-feedback").all_inner_texts()

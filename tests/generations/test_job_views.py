@@ -52,7 +52,7 @@ def test_the_picker_swaps_in_exactly_the_chosen_models_fields(client, bob, acme_
         headers=HX,
     )
     assert b"<html" not in i2v.content
-    assert b'name="image"' in i2v.content and b'name="image"' not in t2i.content
+    assert b'name="input_image"' in i2v.content and b'name="input_image"' not in t2i.content
     assert b'name="num_outputs"' in t2i.content and b'name="num_outputs"' not in i2v.content
     assert b"keep me" in i2v.content  # the prompt survives the swap
 
@@ -125,7 +125,7 @@ def test_a_bad_upload_is_a_field_error_and_nothing_is_stored(
             "mode": "i2v",
             "model": "wan-sim",
             "prompt": "animate it",
-            "image": SimpleUploadedFile(name, payload, content_type="image/png"),
+            "input_image": SimpleUploadedFile(name, payload, content_type="image/png"),
         },
         headers=HX,
     )
@@ -146,7 +146,9 @@ def test_a_good_upload_is_stored_reencoded_under_a_random_name(client, bob, acme
                 "mode": "i2v",
                 "model": "wan-sim",
                 "prompt": "animate it",
-                "image": SimpleUploadedFile("holiday.png", make_png(640, 480), content_type="image/png"),
+                "input_image": SimpleUploadedFile(
+                    "holiday.png", make_png(640, 480), content_type="image/png"
+                ),
             },
             headers=HX,
         )

@@ -24,16 +24,27 @@ def _finished(job: Job):
 
 def _create(alice, project, **kwargs):
     membership = Membership.objects.get(user=alice, team=project.team)
-    return services.job_create(membership=membership, project=project, provider="simulator", model=None, **kwargs)
+    return services.job_create(
+        membership=membership, project=project, provider="simulator", model=None, **kwargs
+    )
 
 
-def test_a_simulator_image_job_goes_queued_running_succeeded_with_a_real_png(celery_worker_live, alice, acme_project):
-    job = _create(alice, acme_project, mode="t2i", prompt="a red fox in snow", params={"sim_delay": 1.5, "seed": 7})
+def test_a_simulator_image_job_goes_queued_running_succeeded_with_a_real_png(
+    celery_worker_live, alice, acme_project
+):
+    job = _create(
+        alice, acme_project, mode="t2i", prompt="a red fox in snow", params={"sim_delay": 1.5, "seed": 7}
+    )
     assert job.status == JobStatus.QUEUED
     wait_for(lambda: _finished(job), timeout=30)
     assert job.status == JobStatus.SUCCEEDED, job.error_message
     statuses = list(job.events.values_list("status", flat=True))
-    assert statuses[0] == "queued" and "submitted" in statuses and "running" in statuses and statuses[-1] == "succeeded"
+    assert (
+        statuses[0] == "queued"
+        and "submitted" in statuses
+        and "running" in statuses
+        and statuses[-1] == "succeeded"
+    )
     [output] = job.assets.filter(role=AssetRole.OUTPUT)
     with default_storage.open(output.file.name) as handle:
         image = Image.open(io.BytesIO(handle.read()))
@@ -46,7 +57,11 @@ def test_a_simulator_image_job_goes_queued_running_succeeded_with_a_real_png(cel
 
 def test_a_simulator_video_job_ends_with_a_playable_mp4_and_a_poster(celery_worker_live, alice, acme_project):
     job = _create(
-        alice, acme_project, mode="t2v", prompt="waves at dusk", params={"sim_delay": 1, "duration": 5, "audio": True}
+        alice,
+        acme_project,
+        mode="t2v",
+        prompt="waves at dusk",
+        params={"sim_delay": 1, "duration": 5, "audio": True},
     )
     wait_for(lambda: _finished(job), timeout=40)
     assert job.status == JobStatus.SUCCEEDED, job.error_message
@@ -58,7 +73,9 @@ def test_a_simulator_video_job_ends_with_a_playable_mp4_and_a_poster(celery_work
     assert output.thumbnail.name.endswith("-thumb.webp")
 
 
-def test_a_transient_poll_fault_is_retried_and_the_job_still_succeeds(celery_worker_live, alice, acme_project):
+def test_a_transient_poll_fault_is_retried_and_the_job_still_succeeds(
+    celery_worker_live, alice, acme_project
+):
     job = _create(
         alice,
         acme_project,
@@ -72,7 +89,13 @@ def test_a_transient_poll_fault_is_retried_and_the_job_still_succeeds(celery_wor
 
 
 def test_a_content_policy_failure_fails_the_job_with_its_code(celery_worker_live, alice, acme_project):
-    job = _create(alice, acme_project, mode="t2i", prompt="nope", params={"sim_delay": 0.2, "sim_fault": "content_policy"})
+    job = _create(
+        alice,
+        acme_project,
+        mode="t2i",
+        prompt="nope",
+        params={"sim_delay": 0.2, "sim_fault": "content_policy"},
+    )
     wait_for(lambda: _finished(job), timeout=30)
     assert job.status == JobStatus.FAILED
     assert job.error_code == "content_policy" and job.error_message
@@ -80,6 +103,12 @@ def test_a_content_policy_failure_fails_the_job_with_its_code(celery_worker_live
 
 
 def test_an_expired_result_fails_the_job_with_result_expired(celery_worker_live, alice, acme_project):
-    job = _create(alice, acme_project, mode="t2i", prompt="gone", params={"sim_delay": 0.2, "sim_fault": "result_expired"})
+    job = _create(
+        alice,
+        acme_project,
+        mode="t2i",
+        prompt="gone",
+        params={"sim_delay": 0.2, "sim_fault": "result_expired"},
+    )
     wait_for(lambda: _finished(job), timeout=30)
     assert (job.status, job.error_code) == (JobStatus.FAILED, "result_expired")

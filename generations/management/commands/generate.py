@@ -142,6 +142,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=EXIT_INVALID) from None
 
         self.stdout.write(str(job.public_id))
+        self.stdout.flush()  # a script reading the id sees it now, not after --wait
         if options["wait"]:
             self._wait(job, timeout=options["timeout"], verbosity=options["verbosity"])
 
