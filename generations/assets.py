@@ -52,9 +52,11 @@ def _ext(content_type: str) -> str:
 
 
 def _write(name: str, data: bytes) -> str:
-    """Write bytes at exactly `name`, replacing what is there (storage would otherwise rename)."""
-    if default_storage.exists(name):
-        default_storage.delete(name)
+    """Write bytes at exactly `name`, replacing what is there.
+
+    The storage is configured with allow_overwrite (settings.STORAGES), so two store tasks racing
+    on the same output write the same name instead of leaving a renamed orphan behind.
+    """
     return default_storage.save(name, ContentFile(data))
 
 

@@ -75,8 +75,11 @@ class Job(models.Model):
     vendor_state = models.JSONField(default=dict, blank=True)  # what later calls need (fal's URLs, ...)
     vendor_status = models.CharField(max_length=40, blank=True)
     result = models.JSONField(default=list, blank=True)  # output URLs waiting to be copied to storage
+    # Held while one worker talks to the vendor: a duplicate delivery or the reconciler cannot
+    # submit the same job twice. Longer than the submit task's hard time limit.
+    submit_lease_until = models.DateTimeField(null=True, blank=True)
     poll_token = models.CharField(max_length=32, blank=True)  # only the newest poll chain may act
-    poll_count = models.PositiveIntegerField(default=0)
+    poll_count = models.PositiveIntegerField(default=0)  # also the sequence number of the next poll
     poll_errors = models.PositiveSmallIntegerField(default=0)  # consecutive transient poll failures
 
     seed = models.BigIntegerField(null=True, blank=True)

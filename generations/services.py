@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -106,6 +106,7 @@ MAX_POLL_ERRORS = 8  # consecutive transient poll failures before the job fails
 MAX_OUTPUT_BYTES = 500 * 1024 * 1024
 RECONCILE_SILENCE = timedelta(minutes=2)  # an active job unheard of this long gets polled again
 JOB_MAX_AGE = timedelta(hours=3)  # no vendor takes this long: the job fails as timed out
+SUBMIT_LEASE = timedelta(seconds=330)  # longer than job_submit_task's hard time limit (300 s)
 
 
 def get_client(provider: str):
@@ -252,10 +253,20 @@ def _request_for(job: Job) -> GenerationRequest:
 
 
 def job_submit(*, job_id: int) -> None:
-    """Send a queued job to its vendor. Transient ProviderErrors propagate (the task retries)."""
+    """Send a queued job to its vendor. Transient ProviderErrors propagate (the task retries).
+
+    The job is leased before the vendor is called, so a duplicate delivery (acks_late) or the
+    reconciler cannot send it twice while this call is under way.
+    """
+    now = timezone.now()
+    leased = (
+        Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, vendor_job_id="")
+        .filter(Q(submit_lease_until__isnull=True) | Q(submit_lease_until__lt=now))
+        .update(submit_lease_until=now + SUBMIT_LEASE, updated_at=now)
+    )
+    if not leased:
+        return  # submitted already, canceled, or another worker holds the lease
     job = Job.objects.get(pk=job_id)
-    if job.status != JobStatus.QUEUED or job.vendor_job_id:
-        return  # a duplicate delivery, or canceled meanwhile
     client = get_client(job.provider)
     with recording() as calls:
         try:
@@ -263,6 +274,7 @@ def job_submit(*, job_id: int) -> None:
         except ProviderError as exc:
             _log_calls(job, "submit", calls)
             if exc.transient:
+                Job.objects.filter(pk=job.pk).update(submit_lease_until=None)  # the retry may take it
                 raise
             job_fail(job=job, code=exc.code, message=exc.message)
             return
@@ -275,6 +287,7 @@ def job_submit(*, job_id: int) -> None:
         vendor_job_id=submission.vendor_job_id,
         vendor_state=submission.state,
         submitted_at=timezone.now(),
+        submit_lease_until=None,
         poll_token=token,
     )
     if not submitted:
@@ -285,14 +298,29 @@ def job_submit(*, job_id: int) -> None:
     if submission.update is not None:
         job_apply_update(job=job, update=submission.update)
     if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
-        job_poll_task.apply_async((job.pk, token), countdown=POLL_FIRST)
+        _schedule_poll(job, token, countdown=POLL_FIRST)
 
 
-def job_poll(*, job_id: int, token: str) -> None:
-    """Ask the vendor about a job once, apply what it says, and schedule the next poll."""
+def _schedule_poll(job: Job, token: str, *, countdown: float) -> None:
+    """Enqueue the next poll of this chain, numbered so that a duplicate delivery cannot fork it."""
+    sequence = Job.objects.filter(pk=job.pk).values_list("poll_count", flat=True).first()
+    job_poll_task.apply_async((job.pk, token, sequence), countdown=countdown)
+
+
+def job_poll(*, job_id: int, token: str, sequence: int | None = None) -> None:
+    """Ask the vendor about a job once, apply what it says, and schedule the next poll.
+
+    The poll claims its place in the chain (token + sequence) with a conditional update: a second
+    delivery of the same task, or a task of a retired chain, changes nothing and returns.
+    """
+    claim = Job.objects.filter(
+        pk=job_id, status__in=[JobStatus.SUBMITTED, JobStatus.RUNNING], poll_token=token, result=[]
+    )
+    if sequence is not None:
+        claim = claim.filter(poll_count=sequence)
+    if not claim.update(poll_count=F("poll_count") + 1):
+        return  # finished, superseded, already polled at this step, or outputs are being stored
     job = Job.objects.get(pk=job_id)
-    if job.status not in (JobStatus.SUBMITTED, JobStatus.RUNNING) or job.poll_token != token or job.result:
-        return  # finished, superseded by a newer poll chain, or outputs are being stored
     client = get_client(job.provider)
     submission = Submission(
         provider=job.provider, vendor_job_id=job.vendor_job_id, state=dict(job.vendor_state)
@@ -303,25 +331,19 @@ def job_poll(*, job_id: int, token: str) -> None:
         except ProviderError as exc:
             _log_calls(job, "poll", calls)
             # Clients may count faults in the state (the simulator does): keep it even on failure.
-            Job.objects.filter(pk=job.pk).update(
-                vendor_state=submission.state, poll_count=F("poll_count") + 1
-            )
+            Job.objects.filter(pk=job.pk).update(vendor_state=submission.state)
             if exc.transient and job.poll_errors < MAX_POLL_ERRORS:
                 Job.objects.filter(pk=job.pk).update(poll_errors=F("poll_errors") + 1)
-                job_poll_task.apply_async(
-                    (job.pk, token), countdown=poll_countdown(job.poll_errors + 1, exc.retry_after)
-                )
+                _schedule_poll(job, token, countdown=poll_countdown(job.poll_errors + 1, exc.retry_after))
                 return
             job_fail(job=job, code=exc.code, message=exc.message)
             return
     _log_calls(job, "poll", calls)
-    Job.objects.filter(pk=job.pk).update(
-        vendor_state=submission.state, poll_count=F("poll_count") + 1, poll_errors=0
-    )
+    Job.objects.filter(pk=job.pk).update(vendor_state=submission.state, poll_errors=0)
     job_apply_update(job=job, update=update)
     job.refresh_from_db(fields=["status", "poll_token", "result", "poll_count"])
     if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and job.poll_token == token and not job.result:
-        job_poll_task.apply_async((job.pk, token), countdown=poll_countdown(job.poll_count))
+        _schedule_poll(job, token, countdown=poll_countdown(job.poll_count))
 
 
 def job_apply_update(*, job: Job, update: Update) -> None:
@@ -572,6 +594,8 @@ def job_reconcile(*, now=None) -> dict[str, int]:
         # Touch the row so the next run leaves it alone for another silence window.
         Job.objects.filter(pk=job.pk).update(updated_at=now)
         if job.status == JobStatus.QUEUED:
+            if job.submit_lease_until and job.submit_lease_until > now:
+                continue  # a worker is talking to the vendor (or backing off) right now
             job_submit_task.delay(job.pk)
             counts["resubmitted"] += 1
         elif job.result:
@@ -580,7 +604,7 @@ def job_reconcile(*, now=None) -> dict[str, int]:
         else:
             token = secrets.token_hex(8)
             Job.objects.filter(pk=job.pk).update(poll_token=token)  # retire any older poll chain
-            job_poll_task.delay(job.pk, token)
+            _schedule_poll(job, token, countdown=0)
             counts["repolled"] += 1
     return counts
 

@@ -47,10 +47,10 @@ def job_submit_task(self, job_id: int) -> None:
 
 
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300, max_retries=5, **DB_RETRY)
-def job_poll_task(job_id: int, token: str) -> None:
+def job_poll_task(job_id: int, token: str, sequence: int | None = None) -> None:
     from generations import services
 
-    services.job_poll(job_id=job_id, token=token)
+    services.job_poll(job_id=job_id, token=token, sequence=sequence)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=STORE_RETRIES, soft_time_limit=600, time_limit=660)

@@ -1,18 +1,24 @@
 """Test settings: fast hashing, throwaway media, no vendor keys leaking in from the shell."""
 
+import os
+from pathlib import Path
+
 from wanweb.settings import *  # noqa: F403
-from wanweb.settings import BASE_DIR
+from wanweb.settings import BASE_DIR, env_bool
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Outputs have deterministic names: a re-run store task overwrites instead of renaming.
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"allow_overwrite": True},
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-MEDIA_ROOT = BASE_DIR / ".pytest-media"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / ".pytest-media")))
 
 # Each test run gets its own queues, so a `make run` worker (or another CI run) on the same Redis
 # never takes the tests' tasks, and the tests never take theirs.
-import os  # noqa: E402
 import uuid  # noqa: E402
 
 TEST_QUEUE_PREFIX = os.environ.setdefault("WANWEB_TEST_QUEUE_PREFIX", f"wanweb-test-{uuid.uuid4().hex[:8]}")
@@ -20,7 +26,7 @@ CELERY_TASK_DEFAULT_QUEUE = f"{TEST_QUEUE_PREFIX}-default"
 CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": f"{TEST_QUEUE_PREFIX}-downloads"}}
 CELERY_BEAT_SCHEDULE = {}
 WEBHOOKS_ENABLED = False
-ALLOW_PRIVATE_URLS = False
+ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
 
 # SQLite's shared-cache in-memory test database answers "table is locked" at once when a
 # Celery worker thread and the live server write together; a file honours the busy timeout.

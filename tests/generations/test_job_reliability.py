@@ -298,7 +298,7 @@ def test_the_reconciler_re_drives_a_silent_job_with_a_new_token_and_the_old_chai
     assert counts == {"resubmitted": 0, "repolled": 1, "restored": 0, "expired": 0}
     job.refresh_from_db()
     assert job.poll_token not in ("", "old-chain") and job.updated_at == now
-    assert polls.calls == [(job.pk, job.poll_token)]
+    assert polls.calls == [(job.pk, job.poll_token, 0)]
     assert services.job_reconcile(now=now) == {"resubmitted": 0, "repolled": 0, "restored": 0, "expired": 0}
 
     before = (
@@ -318,13 +318,24 @@ def test_the_reconciler_re_drives_a_silent_job_with_a_new_token_and_the_old_chai
         VendorCall.objects.count(),
         len(never_done_fal.server.requests),
     )
-    assert after == before and polls.calls == [(job.pk, job.poll_token)]  # no vendor call, nothing scheduled
+    assert after == before and polls.calls == [
+        (job.pk, job.poll_token, 0)
+    ]  # no vendor call, nothing scheduled
 
-    services.job_poll(job_id=job.pk, token=job.poll_token)  # the new chain does poll
+    services.job_poll(job_id=job.pk, token=job.poll_token, sequence=0)  # the new chain does poll
 
     job.refresh_from_db()
     assert job.poll_count == 1 and job.vendor_calls.filter(operation="poll").count() == 1
-    assert polls.calls[-1] == (job.pk, job.poll_token) and len(polls.calls) == 2
+    assert polls.calls[-1] == (job.pk, job.poll_token, 1) and len(polls.calls) == 2
+
+    # The same poll delivered a second time (acks_late redelivery) cannot fork the chain.
+    services.job_poll(job_id=job.pk, token=job.poll_token, sequence=0)
+    job.refresh_from_db()
+    assert (
+        job.poll_count == 1
+        and job.vendor_calls.filter(operation="poll").count() == 1
+        and len(polls.calls) == 2
+    )
 
 
 @pytest.mark.django_db
@@ -624,11 +635,6 @@ def test_a_store_retry_countdown_longer_than_a_5_s_visibility_timeout_still_stor
 
 @pytest.mark.celery
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=False,
-    reason="product bug: job_submit checks status=queued, then calls the vendor, then claims the row; two "
-    "deliveries of one submit task running at once both reach fal (see the reliability report)",
-)
 def test_a_submit_retry_countdown_longer_than_a_5_s_visibility_timeout_still_submits_once(
     worker_processes, monkeypatch, settings, alice, acme_project
 ):
