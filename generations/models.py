@@ -113,6 +113,8 @@ class Job(models.Model):
             models.Index(fields=["project", "updated_at"], name="job_project_changes"),
             # Reconciler: active jobs silent for too long.
             models.Index(fields=["status", "updated_at"], name="job_status_updated"),
+            # "Is anything running in this project?" on every gallery page and refresh.
+            models.Index(fields=["project", "status"], name="job_project_status"),
         ]
 
     def __str__(self) -> str:

@@ -76,7 +76,9 @@ def gallery_page(*, project: Project, before=None, size: int = GALLERY_PAGE_SIZE
         anchor = Job.objects.filter(project=project, public_id=before).values("created_at", "id").first()
         if anchor is None:
             return [], None
-        jobs = jobs.filter(
+        # The redundant `created_at <= anchor` gives PostgreSQL an index bound; the OR alone
+        # cannot use one and degrades like an OFFSET deep in the list.
+        jobs = jobs.filter(created_at__lte=anchor["created_at"]).filter(
             Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], id__lt=anchor["id"])
         )
     page = list(_with_outputs(jobs.order_by("-created_at", "-id"))[: size + 1])

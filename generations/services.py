@@ -35,6 +35,7 @@ from providers.base import (
     Update,
 )
 from providers.http import CallRecord, recording
+from wanweb.accounts import quotas
 from wanweb.accounts.models import Membership
 
 
@@ -174,7 +175,7 @@ def job_create(
 ) -> Job:
     """Validate against the catalog, store the job and its inputs, and enqueue the submit after commit.
 
-    Raises RequestValidationError (nothing is created) or PermissionDenied.
+    Raises RequestValidationError or QuotaExceeded (nothing is created), or PermissionDenied.
     """
     _require_edit(membership)
     if project.team_id != membership.team_id:
@@ -200,7 +201,7 @@ def job_create(
         ],
     )
     validated = catalog.validate_request(request)
-    cost = catalog.estimate_cost(spec, validated.params)
+    cost = catalog.estimate_cost(spec, validated.params, overrides=quotas.price_overrides())
 
     saved_files: list[str] = []
     try:
@@ -217,6 +218,9 @@ def job_create(
                 params=validated.params,
                 cost_estimate=cost,
             )
+            # Reserve before writing any file: a refused submit stores nothing.
+            seconds = catalog.output_seconds(spec, validated.params) if spec.mode.makes_video else None
+            quotas.quota_reserve(membership=membership, job=job, video_seconds=seconds)
             for index, upload in enumerate(uploads):
                 asset = asset_save_input(job=job, upload=upload, index=index)
                 saved_files.append(asset.file.name)
@@ -391,21 +395,25 @@ def _accept_success(job: Job, update: Update) -> None:
         {"url": o.url, "kind": o.kind, "content_type": o.content_type} if o.data is None else None
         for o in update.outputs
     ]
-    # Claim the success once: a duplicate webhook or poll finds the result already set and stops.
-    claimed = Job.objects.filter(
-        pk=job.pk, status__in=[JobStatus.SUBMITTED, JobStatus.RUNNING], result=[]
-    ).update(status=JobStatus.RUNNING, progress=100, result=pending, updated_at=timezone.now(), **extra)
-    if not claimed:
-        return
-    job.refresh_from_db()
-    _event(job, JobStatus.RUNNING, "The vendor finished; copying outputs to our storage")
-    inline = [(i, o) for i, o in enumerate(update.outputs) if o.data is not None]
-    for index, output in inline:
-        asset_save_output(job=job, index=index, data=output.data, content_type=output.content_type)
-    if any(item is not None for item in pending):
-        transaction.on_commit(lambda: job_store_outputs_task.delay(job.pk))
-    else:
-        _finish_success(job)
+    # One transaction for the claim and the inline outputs: if saving an output fails (a locked
+    # database, a full disk), the claim rolls back too and the next poll or webhook tries again,
+    # instead of leaving a claimed job whose output rows were never written.
+    with transaction.atomic():
+        # Claim the success once: a duplicate webhook or poll finds the result already set and stops.
+        claimed = Job.objects.filter(
+            pk=job.pk, status__in=[JobStatus.SUBMITTED, JobStatus.RUNNING], result=[]
+        ).update(status=JobStatus.RUNNING, progress=100, result=pending, updated_at=timezone.now(), **extra)
+        if not claimed:
+            return
+        job.refresh_from_db()
+        _event(job, JobStatus.RUNNING, "The vendor finished; copying outputs to our storage")
+        for index, output in enumerate(update.outputs):
+            if output.data is not None:
+                asset_save_output(job=job, index=index, data=output.data, content_type=output.content_type)
+        if any(item is not None for item in pending):
+            transaction.on_commit(lambda: job_store_outputs_task.delay(job.pk))
+        else:
+            _finish_success(job)
 
 
 def job_store_outputs(*, job_id: int) -> None:
@@ -417,9 +425,19 @@ def job_store_outputs(*, job_id: int) -> None:
     job = Job.objects.get(pk=job_id)
     if job.status != JobStatus.RUNNING or not job.result:
         return
+    stored = set(job.assets.filter(role=AssetRole.OUTPUT).values_list("index", flat=True))
     for index, item in enumerate(job.result):
-        if item is None or job.assets.filter(role=AssetRole.OUTPUT, index=index).exists():
+        if index in stored:
             continue
+        if item is None:
+            # An inline output (bytes in the vendor's answer) whose row is missing cannot be
+            # fetched again: fail clearly rather than succeed without it.
+            job_fail(
+                job=job,
+                code=ErrorCode.RESULT_MISSING,
+                message=f"Output {index + 1} was lost before it was stored.",
+            )
+            return
         if not item.get("url"):
             job_fail(job=job, code=ErrorCode.RESULT_MISSING, message=f"Output {index + 1} has no URL.")
             return
@@ -491,7 +509,14 @@ def job_fail(*, job: Job, code: str, message: str) -> bool:
 
 
 def on_job_finished(job: Job) -> None:
-    """Called exactly once per job, when it reaches a final status (settles or refunds quota)."""
+    """Called once per job when it reaches a final status: settle its hold, or refund it.
+
+    The hold is closed by a conditional update too, so even a second call cannot move money twice.
+    """
+    if job.status == JobStatus.SUCCEEDED:
+        quotas.quota_settle(job=job, amount=job.cost_final)
+    else:
+        quotas.quota_refund(job=job, reason=f"{job.status}: {job.error_code}".strip(": "))
 
 
 def _can_manage_job(membership: Membership, job: Job) -> bool:

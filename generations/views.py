@@ -14,6 +14,7 @@ from generations import selectors, services
 from generations.forms import GenerationForm, ProjectForm
 from providers import catalog
 from providers.base import RequestValidationError
+from wanweb.accounts.quotas import QuotaExceeded
 from wanweb.accounts.views import team_required
 
 
@@ -249,6 +250,8 @@ def job_create(request, project_id):
             )
         except RequestValidationError as exc:
             form.add_validation_errors(exc.errors)
+        except QuotaExceeded as exc:
+            form.add_error(None, exc.message)
     if job is None:
         if not request.htmx:
             messages.error(request, "The job was not created: please fix the errors below.")
@@ -375,6 +378,9 @@ def job_retry(request, job_id):
         new_job = services.job_retry(membership=membership, job=job)
     except RequestValidationError as exc:
         messages.error(request, " ".join(m for ms in exc.errors.values() for m in ms))
+        return _back_to_job(request, job)
+    except QuotaExceeded as exc:
+        messages.error(request, exc.message)
         return _back_to_job(request, job)
     messages.success(request, "Retrying as a new job.")
     if request.htmx:

@@ -24,6 +24,7 @@ from providers import catalog, media
 from providers.base import RequestValidationError
 from providers.catalog import ModelSpec
 from wanweb.accounts.models import Membership
+from wanweb.accounts.quotas import QuotaExceeded
 
 EXIT_FAILED = 1  # the job failed or was canceled
 EXIT_INVALID = 2  # bad arguments, unknown user/project, refused by validation: nothing created
@@ -137,6 +138,11 @@ class Command(BaseCommand):
                     self.stderr.write(f"{field}: {message}")
             raise CommandError(
                 "The request was refused; no job was created.", returncode=EXIT_INVALID
+            ) from None
+        except QuotaExceeded as exc:
+            self.stderr.write(f"quota ({exc.limit}): {exc.message}")
+            raise CommandError(
+                "The quota refused the job; no job was created.", returncode=EXIT_INVALID
             ) from None
         except PermissionDenied as exc:
             raise CommandError(str(exc), returncode=EXIT_INVALID) from None
