@@ -213,3 +213,110 @@ class VendorCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.method} {self.url} -> {self.http_status or self.error}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sharing: favourites, collections, public share links
+# ---------------------------------------------------------------------------------------------
+
+
+class Favourite(models.Model):
+    """One user's star on one output."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="favourites")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "asset"], name="favourite_unique_user_asset")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.asset_id}"
+
+
+class Collection(models.Model):
+    """A named set of outputs from any of the team's projects."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="collections")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True, max_length=2000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CollectionItem(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="collection_items")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-added_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["collection", "asset"], name="collection_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} in {self.collection_id}"
+
+
+class ShareLink(models.Model):
+    """A read-only public link to one project or one collection (shared/RELIABILITY.md section 6).
+
+    Only a SHA-256 of the token is stored; the token itself is shown once, when the link is made.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="share_links")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, null=True, blank=True, related_name="share_links"
+    )
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, null=True, blank=True, related_name="share_links"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=120, blank=True)
+    allow_downloads = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    view_count = models.PositiveIntegerField(default=0)
+    last_viewed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Exactly one target: a project or a collection.
+            models.CheckConstraint(
+                condition=(models.Q(project__isnull=False) & models.Q(collection__isnull=True))
+                | (models.Q(project__isnull=True) & models.Q(collection__isnull=False)),
+                name="share_link_one_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Share link to {self.project or self.collection}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
