@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
@@ -288,6 +290,9 @@ def gallery_page(request, project_id):
     return render(request, "generations/project_detail.html#gallery-page", context)
 
 
+CHANGE_LOOKBACK = timedelta(seconds=10)
+
+
 @require_GET
 @team_required
 def gallery_changes(request, project_id):
@@ -299,17 +304,22 @@ def gallery_changes(request, project_id):
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
     since = parse_datetime(request.GET.get("since", "")) or timezone.now()
     now = timezone.now()
-    changed = selectors.gallery_changes(project=project, since=since)
-    if not changed:
+    # Ask "is anything still running?" before reading the changes: a job that finishes in
+    # between is then in the changes, never lost behind a poller that has stopped.
+    polling = selectors.project_has_active_jobs(project=project)
+    # A row is stamped when its UPDATE runs but seen only when its transaction commits: look back
+    # a little, so a change committed just after the previous answer is not skipped. Cards
+    # replace themselves in place, so sending one twice is harmless.
+    changed = selectors.gallery_changes(project=project, since=since - CHANGE_LOOKBACK)
+    if not changed and polling:
         return HttpResponse(status=204)
-    shown_since = parse_datetime(request.GET.get("shown", "")) or since
+    # Otherwise the changed cards, and a poller that stops itself once nothing is running.
     context = {
         "project": project,
         "membership": membership,
         "changed": changed,
-        "shown_since": shown_since,
         "since": now.isoformat(),
-        "polling": selectors.project_has_active_jobs(project=project),
+        "polling": polling,
     }
     return render(request, "generations/project_detail.html#gallery-changes", context)
 

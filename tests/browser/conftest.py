@@ -67,3 +67,16 @@ def screenshot():
         return path
 
     return take
+
+
+def pick_mode(page, mode: str) -> None:
+    """Choose a mode in the generation form and wait until htmx has swapped in that mode's form.
+
+    The swap replaces the whole form: typing before it lands would be lost.
+    """
+    with page.expect_response(lambda response: "/form/" in response.url):
+        page.locator("#generation-form select[name=mode]").select_option(mode)
+    page.locator(f"#generation-form[data-mode='{mode}']").wait_for()
+    page.wait_for_function(
+        "() => !document.querySelector('#generation-form.htmx-swapping, #generation-form.htmx-settling')"
+    )

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from generations.models import Job, JobStatus
+from tests.browser.conftest import pick_mode
 from tests.conftest import PASSWORD
 from tests.factories import ProjectFactory
 
@@ -27,9 +28,7 @@ def test_a_simulator_video_goes_from_queued_to_playable_without_a_reload(
     page.goto(f"{live_server.url}/projects/{project.public_id}/")
     screenshot(page, "10-project-empty")
 
-    page.get_by_label("Provider", exact=True).select_option("simulator")
-    page.get_by_label("Mode", exact=True).select_option("t2v")
-    page.locator("#generation-form #id_duration").wait_for()
+    pick_mode(page, "t2v")
     page.get_by_label("Prompt", exact=True).fill(
         "A paper boat sails across a rainy street at dusk, cinematic"
     )
@@ -89,8 +88,7 @@ def test_an_invalid_generation_shows_field_errors_and_creates_nothing(
     project = ProjectFactory(team=acme, name="Errors", created_by=alice)
     _log_in(page, live_server, "alice")
     page.goto(f"{live_server.url}/projects/{project.public_id}/")
-    page.get_by_label("Mode", exact=True).select_option("i2v")
-    page.locator("#generation-form #id_input_image").wait_for()
+    pick_mode(page, "i2v")
     page.get_by_role("button", name="Generate").click()
     page.locator("#generation-form .invalid-feedback").first.wait_for()
     errors = page.locator("#generation-form .invalid-feedback").all_inner_texts()

@@ -11,6 +11,7 @@ import wave
 import pytest
 
 from generations.models import AssetRole, Job, JobStatus
+from tests.browser.conftest import pick_mode
 from tests.conftest import PASSWORD
 from tests.factories import make_png
 from tests.fakes.media_files import tiny_mp4
@@ -72,9 +73,7 @@ def test_a_new_user_runs_all_seven_modes_live(
     page.evaluate("window.__sameDocument = true")
 
     for mode in MODES:
-        page.get_by_label("Mode", exact=True).select_option(mode)
-        # The picker swaps in the mode's form over htmx: wait for it before filling it in.
-        page.locator(f"#generation-form[data-mode='{mode}']").wait_for()
+        pick_mode(page, mode)
         for slot, path in files.get(mode, {}).items():
             page.locator(f"#generation-form input[type=file][name=input_{slot}]").set_input_files(str(path))
         page.get_by_label("Prompt", exact=True).fill(f"{mode}: a lighthouse in a storm")
@@ -89,9 +88,38 @@ def test_a_new_user_runs_all_seven_modes_live(
         assert not errors, f"{mode}: {errors}"
 
     # All seven finish on the page without a reload.
-    page.wait_for_function(
-        "() => document.querySelectorAll(\".job-card[data-status='succeeded']\").length === 7", timeout=90_000
+    from tests.conftest import wait_for
+
+    def all_final():
+        statuses = list(Job.objects.filter(project=project).values_list("mode", "status", "error_code"))
+        return all(s in ("succeeded", "failed", "canceled") for _, s, _ in statuses) and len(statuses) == 7
+
+    try:
+        wait_for(all_final, timeout=120)
+    except AssertionError:
+        raise AssertionError(
+            list(Job.objects.filter(project=project).values_list("mode", "status", "error_code"))
+        ) from None
+    outcome = list(
+        Job.objects.filter(project=project).values_list("mode", "status", "error_code", "error_message")
     )
+    assert all(status == "succeeded" for _, status, _, _ in outcome), outcome
+    try:
+        page.wait_for_function(
+            "() => document.querySelectorAll(\".job-card[data-status='succeeded']\").length === 7",
+            timeout=20_000,
+        )
+    except Exception:
+        screenshot(page, "dbg-seven")
+        print("POLLER", page.evaluate("document.getElementById('gallery-poller').outerHTML"))
+        print(
+            "CARDS",
+            page.evaluate(
+                "[...document.querySelectorAll('.job-card')].map(c => c.id + ':' + c.dataset.status)"
+            ),
+        )
+        print("JSERR", page.js_errors)
+        raise
     assert page.evaluate("window.__sameDocument") is True
     screenshot(page, "20-seven-modes")
 

@@ -172,14 +172,33 @@ def test_viewers_cannot_submit(client, dave, acme_project):
 def test_the_refresh_answers_204_when_nothing_changed(
     client, bob, acme_project, django_assert_max_num_queries
 ):
-    JobFactory(project=acme_project, status="running")
+    JobFactory(project=acme_project, status="running", updated_at=timezone.now() - timedelta(minutes=1))
     client.force_login(bob)
     since = (timezone.now() + timedelta(seconds=1)).isoformat()
     client.get(_project_url("gallery-changes", acme_project, since=since), headers=HX)  # settles the session
-    # Session, user, current team, project, membership, and the one indexed "anything newer?" query.
-    with django_assert_max_num_queries(6):
+    # Session, user, current team, project, membership, "anything running?" and "anything newer?".
+    with django_assert_max_num_queries(7):
         response = client.get(_project_url("gallery-changes", acme_project, since=since), headers=HX)
     assert response.status_code == 204 and response.content == b""
+
+
+def test_the_refresh_stops_a_poller_when_nothing_runs_even_without_changes(client, bob, acme_project):
+    JobFactory(project=acme_project, status="succeeded", updated_at=timezone.now() - timedelta(minutes=1))
+    client.force_login(bob)
+    response = client.get(
+        _project_url("gallery-changes", acme_project, since=timezone.now().isoformat()), headers=HX
+    )
+    assert response.status_code == 200
+    assert b'data-polling="false"' in response.content and b"job-card" not in response.content
+
+
+def test_a_change_committed_just_before_the_last_answer_is_still_delivered(client, bob, acme_project):
+    # Stamped 3 s before the previous answer's `since` (its transaction committed after that answer).
+    since = timezone.now()
+    job = JobFactory(project=acme_project, status="succeeded", updated_at=since - timedelta(seconds=3))
+    client.force_login(bob)
+    response = client.get(_project_url("gallery-changes", acme_project, since=since.isoformat()), headers=HX)
+    assert f'id="job-{job.public_id}"'.encode() in response.content
 
 
 def test_the_refresh_returns_changed_cards_and_stops_polling_when_nothing_runs(client, bob, acme_project):
