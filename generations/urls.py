@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generations import views, webhooks
+from generations import gallery_views, share_views, views, webhooks
 
 app_name = "generations"
 
@@ -21,5 +21,34 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/delete/", views.job_delete, name="job-delete"),
     path("files/<uuid:asset_id>/", views.asset_file, name="asset-file"),
     path("files/<uuid:asset_id>/thumb/", views.asset_file, {"variant": "thumb"}, name="asset-thumb"),
+    path("projects/<uuid:project_id>/share-links/", share_views.share_list, name="share-list-project"),
+    path(
+        "projects/<uuid:project_id>/share-links/new/", share_views.share_create, name="share-create-project"
+    ),
+    path(
+        "collections/<uuid:collection_id>/share-links/", share_views.share_list, name="share-list-collection"
+    ),
+    path(
+        "collections/<uuid:collection_id>/share-links/new/",
+        share_views.share_create,
+        name="share-create-collection",
+    ),
+    path("share-links/<uuid:link_id>/revoke/", share_views.share_revoke, name="share-revoke"),
+    path("gallery/", gallery_views.team_gallery, name="team-gallery"),
+    path("gallery/outputs/<uuid:asset_id>/favourite/", gallery_views.asset_favourite, name="asset-favourite"),
+    path("gallery/bulk/download/", gallery_views.bulk_download, name="bulk-download"),
+    path("gallery/bulk/move/", gallery_views.bulk_move, name="bulk-move"),
+    path("gallery/bulk/collect/", gallery_views.bulk_collect, name="bulk-collect"),
+    path("gallery/bulk/delete/", gallery_views.bulk_delete, name="bulk-delete"),
+    path("collections/", gallery_views.collection_list, name="collection-list"),
+    path("collections/new/", gallery_views.collection_create, name="collection-create"),
+    path("collections/<uuid:collection_id>/", gallery_views.collection_detail, name="collection-detail"),
+    path("collections/<uuid:collection_id>/edit/", gallery_views.collection_edit, name="collection-edit"),
+    path(
+        "collections/<uuid:collection_id>/delete/", gallery_views.collection_delete, name="collection-delete"
+    ),
+    path(
+        "collections/<uuid:collection_id>/remove/", gallery_views.collection_remove, name="collection-remove"
+    ),
     path("webhooks/<str:provider>/", webhooks.vendor_webhook, name="webhook"),
 ]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -61,7 +63,7 @@ class JobFactory(factory.django.DjangoModelFactory):
     prompt = factory.Sequence(lambda n: f"prompt number {n}")
     params = factory.LazyFunction(lambda: {"sim_delay": 0.1})
     status = "succeeded"
-    cost_estimate = "0.0100"
+    cost_estimate = Decimal("0.0100")
 
 
 def make_png(width: int = 320, height: int = 240, color=(200, 80, 40)) -> bytes:

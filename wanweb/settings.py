@@ -99,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "wanweb.accounts.context_processors.teams",
+                "wanweb.accounts.usage.budget_banner_context",
             ],
             # Partials as builtins: moving to Django 6's own partials means deleting a package.
             "builtins": ["template_partials.templatetags.partials"],

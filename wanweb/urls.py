@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from generations import share_views
 from generations import views as generation_views
 
 admin.site.site_header = "wanweb administration"
@@ -16,5 +17,6 @@ urlpatterns = [
     path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("", include("wanweb.accounts.urls")),
     path("", include("generations.urls")),
+    path("s/", include((share_views.public_urlpatterns, "share"))),
     path("admin/", admin.site.urls),
 ]

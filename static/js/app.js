@@ -81,3 +81,83 @@
     showToast("Project “" + event.detail.name + "” created.", "success");
   });
 })();
+
+// Team gallery and collection pages: select outputs (Shift-click selects a range), count them,
+// and tidy up after a bulk action. The bar's visibility is pure CSS (:has), so it needs no JS.
+(function () {
+  var lastBox = null;
+
+  function bulkForm() { return document.getElementById("bulk-form"); }
+  function boxes() {
+    var form = bulkForm();
+    return form ? Array.prototype.slice.call(form.querySelectorAll("input.gallery-select")) : [];
+  }
+  function updateSelection() {
+    var form = bulkForm();
+    if (!form) return;
+    var count = boxes().filter(function (box) { return box.checked; }).length;
+    var max = parseInt(form.dataset.bulkMax || "500", 10);
+    var label = document.getElementById("bulk-count");
+    if (label) label.textContent = String(count);
+    form.classList.toggle("too-many", count > max);
+    form.querySelectorAll(".bulk-actions button[type=submit]").forEach(function (button) {
+      button.disabled = count === 0 || count > max;
+    });
+  }
+
+  document.addEventListener("click", function (e) {
+    var box = e.target.closest && e.target.closest("input.gallery-select");
+    if (box) {
+      // The click has already toggled `box`; give every box between it and the last one its state.
+      if (e.shiftKey && lastBox && lastBox !== box && document.contains(lastBox)) {
+        var all = boxes();
+        var a = all.indexOf(lastBox), b = all.indexOf(box);
+        if (a >= 0 && b >= 0) {
+          for (var i = Math.min(a, b); i <= Math.max(a, b); i++) { all[i].checked = box.checked; }
+        }
+      }
+      lastBox = box;
+      updateSelection();
+      return;
+    }
+    var selector = e.target.closest && e.target.closest("[data-bulk-select]");
+    if (selector) {
+      var on = selector.dataset.bulkSelect === "all";
+      boxes().forEach(function (b) { b.checked = on; });
+      lastBox = null;
+      updateSelection();
+    }
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target.classList && e.target.classList.contains("gallery-select")) updateSelection();
+  });
+  // Shift-click on a checkbox must not also select the text of the cards in between.
+  document.addEventListener("mousedown", function (e) {
+    if (e.shiftKey && e.target.closest && e.target.closest(".output-select")) e.preventDefault();
+  });
+
+  // Enter in the bar's little menus runs that menu's action (not the form's first button).
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Enter" || !e.target.closest) return;
+    var menu = e.target.closest(".bulk-menu");
+    if (!menu || e.target.tagName === "BUTTON") return;
+    e.preventDefault();
+    var button = menu.querySelector("[data-bulk-submit]");
+    if (button && !button.disabled) button.click();
+  });
+
+  document.addEventListener("bulk-done", function (event) {
+    window.wanweb.showToast(event.detail.message, event.detail.level || "success");
+    document.querySelectorAll(".bulk-menu").forEach(function (menu) {
+      var toggle = menu.previousElementSibling;
+      if (window.bootstrap && toggle) bootstrap.Dropdown.getOrCreateInstance(toggle).hide();
+    });
+    var input = document.getElementById("bulk-new-collection");
+    if (input) input.value = "";
+  });
+  document.addEventListener("collection-created", function (event) {
+    window.wanweb.showToast("Collection “" + event.detail.name + "” created.", "success");
+  });
+  document.addEventListener("htmx:afterSettle", updateSelection);
+  document.addEventListener("DOMContentLoaded", updateSelection);
+})();

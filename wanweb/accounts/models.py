@@ -192,6 +192,8 @@ class Wallet(models.Model):
     available = models.DecimalField(max_digits=12, decimal_places=4, default=0)
     reserved = models.DecimalField(max_digits=12, decimal_places=4, default=0)
     spent = models.DecimalField(max_digits=12, decimal_places=4, default=0)
+    # Top-ups on top of the budget this period: kept apart so a later budget edit keeps them.
+    topped_up = models.DecimalField(max_digits=12, decimal_places=4, default=0)
 
     class Meta:
         constraints = [

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F, Sum
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from wanweb.accounts.models import (
@@ -33,6 +34,15 @@ from wanweb.accounts.models import (
 )
 
 ZERO = Decimal("0")
+
+
+def money(expression):
+    """Round a money expression to the column's 4 places.
+
+    SQLite computes F() arithmetic on decimal columns in floating point: without this,
+    0.05 - 4 x 0.01 leaves 0.009999999999999997 and a $0.01 job is refused with "$0.01 left".
+    """
+    return Round(expression, 4)
 
 
 class QuotaExceeded(Exception):
@@ -202,7 +212,7 @@ def quota_reserve(
         member_wallet = Wallet.objects.select_for_update().get(pk=member_wallet.pk)
         _check_counts(membership, job, limits, now)
 
-        cost = job.cost_estimate
+        cost = Decimal(job.cost_estimate)
         _take(team_wallet, cost, what="The team's budget", team=team)
         _take(member_wallet, cost, what="Your budget", team=team)
         hold = Hold.objects.create(job=job, team_wallet=team_wallet, member_wallet=member_wallet, amount=cost)
@@ -265,24 +275,30 @@ def _check_counts(membership: Membership, job, limits: Limits, now: datetime) ->
 
 def _take(wallet: Wallet, cost: Decimal, *, what: str, team: Team) -> None:
     if wallet.granted is None:
-        Wallet.objects.filter(pk=wallet.pk).update(reserved=F("reserved") + cost)
+        Wallet.objects.filter(pk=wallet.pk).update(reserved=money(F("reserved") + cost))
         return
     # The conditional update is the guard: it cannot take more than is available.
     taken = Wallet.objects.filter(pk=wallet.pk, available__gte=cost).update(
-        available=F("available") - cost, reserved=F("reserved") + cost
+        available=money(F("available") - cost), reserved=money(F("reserved") + cost)
     )
     if not taken:
         wallet.refresh_from_db()
+        left = "is used up" if wallet.available <= 0 else f"has ${wallet.available:.2f} left"
         raise QuotaExceeded(
-            f"{what} of ${wallet.granted:.2f} for this period is used up (${wallet.available:.2f} left, "
-            f"this job needs ${cost:.2f}); {_when(wallet.period_end, team)}.",
+            f"{what} of ${wallet.granted:.2f} for this period {left}; this job needs ${cost:.2f}; "
+            f"{_when(wallet.period_end, team)}.",
             limit="budget",
             resets_at=wallet.period_end,
         )
 
 
 def quota_settle(*, job, amount: Decimal | None = None) -> bool:
-    """Charge the job's final cost (the hold amount unless the vendor reported another); once."""
+    """Charge the job's final cost (the hold amount unless the vendor reported another); once.
+
+    Both wallets are charged the same amount. When the vendor charged more than the hold, the
+    difference is taken only as far as both budgets have it left (never overdrawn); the ledger
+    notes what could not be charged.
+    """
     hold = Hold.objects.filter(job=job).first()
     if hold is None:
         return False
@@ -292,9 +308,13 @@ def quota_settle(*, job, amount: Decimal | None = None) -> bool:
             status=HoldStatus.SETTLED, final_amount=final, closed_at=timezone.now()
         ):
             return False
+        wallets = _lock_hold_wallets(hold)
         charged = final
-        for wallet_id in (hold.team_wallet_id, hold.member_wallet_id):
-            charged = min(charged, _release(wallet_id, hold.amount, final))
+        for wallet in wallets:
+            if wallet.granted is not None and final > hold.amount:
+                charged = min(charged, hold.amount + wallet.available)
+        for wallet in wallets:
+            _release(wallet, hold.amount, charged)
         note = (
             ""
             if charged == final
@@ -304,19 +324,20 @@ def quota_settle(*, job, amount: Decimal | None = None) -> bool:
     return True
 
 
-def _release(wallet_id: int, held: Decimal, final: Decimal) -> Decimal:
-    """Move a hold out of `reserved`: `final` to spent, the rest back to available. Returns what was charged."""
-    wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
-    charged = final
-    if wallet.granted is not None and final > held:
-        # The vendor charged more than the estimate: take the difference only as far as it goes.
-        charged = min(final, held + wallet.available)
-    Wallet.objects.filter(pk=wallet_id).update(
-        reserved=F("reserved") - held,
-        spent=F("spent") + charged,
-        available=F("available") + (held - charged if wallet.granted is not None else ZERO),
+def _lock_hold_wallets(hold: Hold) -> list[Wallet]:
+    """The hold's wallets, locked team first (the same order as a reserve, so no deadlock)."""
+    team = Wallet.objects.select_for_update().get(pk=hold.team_wallet_id)
+    member = Wallet.objects.select_for_update().get(pk=hold.member_wallet_id)
+    return [team, member]
+
+
+def _release(wallet: Wallet, held: Decimal, charged: Decimal) -> None:
+    """Move a hold out of `reserved`: `charged` to spent, the rest back to available."""
+    Wallet.objects.filter(pk=wallet.pk).update(
+        reserved=money(F("reserved") - held),
+        spent=money(F("spent") + charged),
+        available=money(F("available") + (held - charged if wallet.granted is not None else ZERO)),
     )
-    return charged
 
 
 def quota_refund(*, job, reason: str = "") -> bool:
@@ -329,8 +350,8 @@ def quota_refund(*, job, reason: str = "") -> bool:
             status=HoldStatus.REFUNDED, final_amount=ZERO, closed_at=timezone.now()
         ):
             return False
-        for wallet_id in (hold.team_wallet_id, hold.member_wallet_id):
-            _release(wallet_id, hold.amount, ZERO)
+        for wallet in _lock_hold_wallets(hold):
+            _release(wallet, hold.amount, ZERO)
         _ledger(job, LedgerKind.REFUND, hold.amount, note=reason[:300])
     return True
 
@@ -358,13 +379,15 @@ def wallet_set_budget(*, wallet: Wallet, budget: Decimal | None, actor=None) -> 
     """Apply a new budget to a wallet of the current period, keeping granted = available + reserved + spent."""
     with transaction.atomic():
         wallet = Wallet.objects.select_for_update().get(pk=wallet.pk)
-        if budget == wallet.granted:
+        target = None if budget is None else budget + wallet.topped_up
+        if target == wallet.granted:
             return wallet
         before = wallet.granted
         if budget is None:
             wallet.granted, wallet.available = None, ZERO
         else:
-            wallet.available = max(ZERO, budget - wallet.reserved - wallet.spent)
+            # This period's top-ups stay on top of whatever the budget becomes.
+            wallet.available = max(ZERO, budget + wallet.topped_up - wallet.reserved - wallet.spent)
             wallet.granted = wallet.available + wallet.reserved + wallet.spent
         wallet.save(update_fields=["granted", "available"])
         LedgerEntry.objects.create(
@@ -381,10 +404,20 @@ def wallet_set_budget(*, wallet: Wallet, budget: Decimal | None, actor=None) -> 
 def quota_budget_changed(*, team: Team, actor=None) -> None:
     """After an admin edits budgets: bring this period's wallets of the team in line."""
     quota = team_quota(team)
-    wallet_set_budget(wallet=wallet_current(team=team, membership=None), budget=quota.budget_usd, actor=actor)
-    for member_q in MemberQuota.objects.filter(membership__team=team).select_related("membership__user"):
-        wallet = wallet_current(team=team, membership=member_q.membership)
-        wallet_set_budget(wallet=wallet, budget=member_q.budget_usd, actor=actor)
+    team_wallet = wallet_current(team=team, membership=None)
+    wallet_set_budget(wallet=team_wallet, budget=quota.budget_usd, actor=actor)
+    budgets = dict(
+        MemberQuota.objects.filter(membership__team=team).values_list("membership_id", "budget_usd")
+    )
+    # Every member wallet of this period, including members whose override was just deleted.
+    member_ids = set(budgets) | set(
+        Wallet.objects.filter(
+            team=team, period_start=team_wallet.period_start, membership__isnull=False
+        ).values_list("membership_id", flat=True)
+    )
+    for membership in Membership.objects.filter(pk__in=member_ids).select_related("user", "team"):
+        wallet = wallet_current(team=team, membership=membership)
+        wallet_set_budget(wallet=wallet, budget=budgets.get(membership.pk), actor=actor)
 
 
 def wallet_top_up(*, team: Team, amount: Decimal, actor=None) -> Wallet:
@@ -394,7 +427,9 @@ def wallet_top_up(*, team: Team, amount: Decimal, actor=None) -> Wallet:
         if wallet.granted is None:
             return wallet  # no budget: nothing to top up
         Wallet.objects.filter(pk=wallet.pk).update(
-            granted=F("granted") + amount, available=F("available") + amount
+            granted=money(F("granted") + amount),
+            available=money(F("available") + amount),
+            topped_up=money(F("topped_up") + amount),
         )
         LedgerEntry.objects.create(
             team=team, user=actor, kind=LedgerKind.TOP_UP, amount=amount, note="admin top-up"
@@ -414,7 +449,7 @@ def wallet_reset_period(*, team: Team, actor=None) -> None:
             if not spent:
                 continue
             Wallet.objects.filter(pk=wallet.pk).update(
-                spent=ZERO, available=F("available") + (spent if wallet.granted is not None else ZERO)
+                spent=ZERO, available=money(F("available") + (spent if wallet.granted is not None else ZERO))
             )
             LedgerEntry.objects.create(
                 team=team,
