@@ -163,11 +163,21 @@ def limits_for(membership: Membership) -> Limits:
 def _when(moment: datetime | None, team: Team) -> str:
     if moment is None:
         return "it does not reset; ask an admin to raise it"
-    try:
-        tz = zoneinfo.ZoneInfo(team.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        tz = zoneinfo.ZoneInfo("UTC")
+    tz = _team_tz(team)
     return f"it resets {moment.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
+
+
+def usd(amount: Decimal) -> str:
+    """$1.50, or $0.0050 when cents alone would hide what is there."""
+    amount = Decimal(amount)
+    return f"${amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else f"${amount:.4f}"
+
+
+def _team_tz(team: Team) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(team.time_zone or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
 
 
 def price_overrides() -> dict[str, Decimal]:
@@ -264,7 +274,8 @@ def _check_counts(membership: Membership, job, limits: Limits, now: datetime) ->
             if window_start is not None:
                 oldest = queryset.order_by("created_at").values_list("created_at", flat=True).first()
                 resets = (oldest or now) + timedelta(hours=1)
-                when = f"a slot frees up at {resets.astimezone(zoneinfo.ZoneInfo('UTC')):%H:%M} UTC"
+                tz = _team_tz(membership.team)
+                when = f"a slot frees up at {resets.astimezone(tz):%H:%M} ({tz.key})"
             else:
                 resets, when = None, "a slot frees up when one of them finishes"
             limit_name = "max_jobs_per_hour" if window_start is not None else "max_concurrent_jobs"
@@ -283,9 +294,9 @@ def _take(wallet: Wallet, cost: Decimal, *, what: str, team: Team) -> None:
     )
     if not taken:
         wallet.refresh_from_db()
-        left = "is used up" if wallet.available <= 0 else f"has ${wallet.available:.2f} left"
+        left = "is used up" if wallet.available <= 0 else f"has {usd(wallet.available)} left"
         raise QuotaExceeded(
-            f"{what} of ${wallet.granted:.2f} for this period {left}; this job needs ${cost:.2f}; "
+            f"{what} of {usd(wallet.granted)} for this period {left}; this job needs {usd(cost)}; "
             f"{_when(wallet.period_end, team)}.",
             limit="budget",
             resets_at=wallet.period_end,
