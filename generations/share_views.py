@@ -6,13 +6,14 @@ from functools import wraps
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotFound
+from django.http import Http404, HttpResponse, HttpResponseNotFound
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from generations import selectors, sharing
+from generations.files import stored_file_response
 from wanweb.accounts.views import team_required
 
 
@@ -225,20 +226,16 @@ def share_file(request, token, asset_id, variant: str = "file"):
     field = asset.thumbnail if variant == "thumb" and asset.thumbnail else asset.file
     # Stored types were sniffed from the bytes when saved; thumbnails are always our own WebP.
     content_type = "image/webp" if field is asset.thumbnail else asset.content_type
-    try:
-        handle = field.open("rb")
-    except FileNotFoundError:
-        raise Http404("The file is gone") from None
-    response = FileResponse(handle, content_type=content_type)
+    download_name = None
     if download:
-        ext = asset.file.name.rsplit(".", 1)[-1]
-        response["Content-Disposition"] = f'attachment; filename="wanweb-{asset.public_id}.{ext}"'
+        download_name = f"wanweb-{asset.public_id}.{asset.file.name.rsplit('.', 1)[-1]}"
     # private: no shared cache (a CDN, a proxy) may keep a copy past a revoke. A short max-age, not
     # no-store: a visitor scrolling the grid or replaying a video does not fetch it again and again,
     # and once revoked the page 404s at the next load, so a stale copy lives at most 5 minutes in a
     # browser that already had it.
-    response["Cache-Control"] = "private, max-age=300"
-    return response
+    return stored_file_response(
+        field, content_type=content_type, download_name=download_name, cache_control="private, max-age=300"
+    )
 
 
 # Mounted at /s/ by wanweb/urls.py, namespace "share".

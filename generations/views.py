@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from generations import selectors, services
+from generations.files import stored_file_response
 from generations.forms import GenerationForm, ProjectForm
 from providers import catalog
 from providers.base import RequestValidationError
@@ -425,18 +426,8 @@ def asset_file(request, asset_id, variant: str = "file"):
     asset = selectors.asset_get_for_user(user=request.user, public_id=asset_id)
     field = asset.thumbnail if variant == "thumb" and asset.thumbnail else asset.file
     content_type = "image/webp" if field is asset.thumbnail else asset.content_type
-    try:
-        handle = field.open("rb")
-    except FileNotFoundError:
-        raise Http404("The file is gone") from None
-    response = FileResponse(
-        handle, content_type=content_type, as_attachment=request.GET.get("download") == "1"
-    )
-    if response.get("Content-Disposition", "").startswith("attachment"):
+    download_name = None
+    if request.GET.get("download") == "1":
         ext = asset.file.name.rsplit(".", 1)[-1]
-        response["Content-Disposition"] = (
-            f'attachment; filename="wanweb-{asset.job.public_id}-{asset.index}.{ext}"'
-        )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+        download_name = f"wanweb-{asset.job.public_id}-{asset.index}.{ext}"
+    return stored_file_response(field, content_type=content_type, download_name=download_name)

@@ -154,6 +154,22 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
+# Object storage instead of MEDIA_ROOT (pip install "wanweb[s3]"): the bucket stays private and
+# files are handed out as signed URLs that expire in five minutes, after an access check.
+S3_BUCKET = env("S3_BUCKET")
+if S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env("S3_ENDPOINT_URL") or None,
+            "region_name": env("S3_REGION") or None,
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            "file_overwrite": True,  # outputs have deterministic names (a re-run store overwrites)
+            "default_acl": None,
+        },
+    }
 MEDIA_URL = "/media/"  # served only through access-checking views, never directly
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
