@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from providers.base import (
+    NORMALISED_PARAMS,
     ErrorCode,
     GenerationRequest,
     MediaInput,
@@ -29,7 +30,7 @@ from providers.base import (
     Submission,
     Update,
 )
-from providers.http import build_client, error_for_status, json_body, send
+from providers.http import as_bool, build_client, error_for_status, json_object, send
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
 # §1: the t2v spec also lists /v1/video/generations, but every Wan page and sample uses /v2.
@@ -62,28 +63,6 @@ IMAGE_SIZE_PRESETS = {
     "16:9": "landscape_16_9",
     "9:16": "portrait_16_9",
 }
-
-# shared/DESIGN.md "Normalised parameter names"; anything else is a vendor field passed through.
-NORMALISED = frozenset(
-    {
-        "negative_prompt",
-        "seed",
-        "size",
-        "aspect_ratio",
-        "resolution",
-        "duration",
-        "audio",
-        "multi_shot",
-        "prompt_expansion",
-        "safety_checker",
-        "watermark",
-        "num_outputs",
-        "loras",
-        "strength",
-        "num_frames",
-        "fps",
-    }
-)
 
 
 class AimlapiClient:
@@ -253,7 +232,7 @@ def _pass_through(params: Mapping[str, Any], body: dict[str, Any]) -> None:
     # Normalised names aimlapi has no field for (loras, fps, ...) are dropped: the catalog lets
     # through only what a model accepts. Vendor fields (`image_size` preset, ...) keep their name.
     for key, value in params.items():
-        if key not in NORMALISED and value is not None and key not in body:
+        if key not in NORMALISED_PARAMS and value is not None and key not in body:
             body[key] = value
 
 
@@ -279,12 +258,6 @@ def _size(size: Any) -> tuple[int, int]:
         raise ProviderError(f"size {size!r} is not WxH", code=ErrorCode.INVALID_REQUEST) from None
 
 
-def as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 # ---------------------------------------------------------------------------------------------
 # Response parsing: every function below raises only ProviderError, whatever the JSON holds.
 
@@ -293,14 +266,7 @@ def checked_json(response: httpx.Response) -> dict[str, Any]:
     """The JSON object of a 2xx answer; ProviderError for error statuses, redirects and non-JSON."""
     if not response.is_success:
         raise http_error(response)
-    data = json_body(response)
-    if not isinstance(data, dict):
-        raise ProviderError(
-            f"AI/ML API answered {type(data).__name__}, not an object",
-            code=ErrorCode.BAD_RESPONSE,
-            http_status=response.status_code,
-        )
-    return data
+    return json_object(response, vendor="AI/ML API")
 
 
 def http_error(response: httpx.Response) -> ProviderError:

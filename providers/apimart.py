@@ -17,6 +17,7 @@ import httpx
 
 from providers import http
 from providers.base import (
+    NORMALISED_PARAMS,
     ErrorCode,
     GenerationRequest,
     MediaInput,
@@ -42,26 +43,8 @@ STATUSES: dict[str, Status] = {
     "cancelled": Status.CANCELED,
 }
 
-# Normalised names (shared/DESIGN.md) that APIMart has a field for (apimart.md §4); the rest are refused
-# below rather than silently dropped. Names not in DESIGN.md's list (e.g. `template`) pass through.
-_NORMALISED = {
-    "negative_prompt",
-    "seed",
-    "size",
-    "aspect_ratio",
-    "resolution",
-    "duration",
-    "audio",
-    "multi_shot",
-    "prompt_expansion",
-    "safety_checker",
-    "watermark",
-    "num_outputs",
-    "loras",
-    "strength",
-    "num_frames",
-    "fps",
-}
+# Normalised names (providers.base.NORMALISED_PARAMS) APIMart has no field for (apimart.md §4) are
+# refused below rather than silently dropped. Names not in DESIGN.md's list (e.g. `template`) pass through.
 _UNSUPPORTED = {"size", "safety_checker", "loras", "strength", "num_frames", "fps"}
 
 # APIMart publishes no error code list (apimart.md §6, §8): content moderation is recognised by words
@@ -159,7 +142,7 @@ def build_body(request: GenerationRequest) -> dict[str, Any]:
     _add_audio(body, request, params.get("audio"))
     _add_prompt_options(body, params.get("prompt_expansion"), params.get("multi_shot"))
     # Vendor-only fields (e.g. `template`, §4) keep APIMart's own name.
-    body.update({k: v for k, v in params.items() if k not in _NORMALISED and v is not None})
+    body.update({k: v for k, v in params.items() if k not in NORMALISED_PARAMS and v is not None})
     return body
 
 

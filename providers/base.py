@@ -27,6 +27,30 @@ class Mode(enum.StrEnum):
         return self not in (Mode.T2I, Mode.EDIT)
 
 
+# shared/DESIGN.md "Normalised parameter names": the names every request uses; vendor modules
+# translate them, and pass any other (vendor-only) field through under its own name.
+NORMALISED_PARAMS = frozenset(
+    {
+        "negative_prompt",
+        "seed",
+        "size",
+        "aspect_ratio",
+        "resolution",
+        "duration",
+        "audio",
+        "multi_shot",
+        "prompt_expansion",
+        "safety_checker",
+        "watermark",
+        "num_outputs",
+        "loras",
+        "strength",
+        "num_frames",
+        "fps",
+    }
+)
+
+
 MODE_LABELS: dict[Mode, str] = {
     Mode.T2I: "Text to image",
     Mode.EDIT: "Image edit",

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from providers.base import (
+    NORMALISED_PARAMS,
     ErrorCode,
     GenerationRequest,
     MediaInput,
@@ -29,7 +30,7 @@ from providers.base import (
     Submission,
     Update,
 )
-from providers.http import build_client, error_for_status, json_body, send
+from providers.http import as_bool, build_client, error_for_status, json_object, send
 
 DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com"
 VIDEO_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
@@ -52,27 +53,6 @@ STATUSES: dict[str, Status] = {
     "UNKNOWN": Status.FAILED,  # task id older than 24 h or never existed
 }
 
-# shared/DESIGN.md "Normalised parameter names"; anything else is a vendor field passed through.
-NORMALISED = frozenset(
-    {
-        "negative_prompt",
-        "seed",
-        "size",
-        "aspect_ratio",
-        "resolution",
-        "duration",
-        "audio",
-        "multi_shot",
-        "prompt_expansion",
-        "safety_checker",
-        "watermark",
-        "num_outputs",
-        "loras",
-        "strength",
-        "num_frames",
-        "fps",
-    }
-)
 # Vendor fields that live in `input` rather than `parameters` (§4 I2V: the SDK puts `template` there).
 INPUT_FIELDS = frozenset({"template"})
 
@@ -266,7 +246,7 @@ def _pass_through(params: Mapping[str, Any], inputs: dict[str, Any], parameters:
     # Normalised names DashScope has no field for (loras, fps, ...) are dropped: the catalog only
     # lets through what a model accepts, so they can only be defaults for other vendors.
     for key, value in params.items():
-        if key in NORMALISED or value is None:
+        if key in NORMALISED_PARAMS or value is None:
             continue
         (inputs if key in INPUT_FIELDS else parameters)[key] = value
 
@@ -319,12 +299,6 @@ def _uses_oss(body: Any) -> bool:
     return "oss://" in repr(body)
 
 
-def as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 # ---------------------------------------------------------------------------------------------
 # Response parsing: every function below raises only ProviderError, whatever the JSON holds.
 
@@ -333,14 +307,7 @@ def checked_json(response: httpx.Response) -> dict[str, Any]:
     """The JSON object of a 2xx answer; ProviderError for error statuses, redirects and non-JSON."""
     if not response.is_success:
         raise http_error(response)
-    data = json_body(response)
-    if not isinstance(data, dict):
-        raise ProviderError(
-            f"DashScope answered {type(data).__name__}, not an object",
-            code=ErrorCode.BAD_RESPONSE,
-            http_status=response.status_code,
-        )
-    return data
+    return json_object(response, vendor="DashScope")
 
 
 def http_error(response: httpx.Response) -> ProviderError:

@@ -119,6 +119,25 @@ def json_body(response: httpx.Response) -> Any:
         ) from exc
 
 
+def json_object(response: httpx.Response, *, vendor: str) -> dict[str, Any]:
+    """The decoded JSON of an answer that must be an object; ProviderError(bad_response) otherwise."""
+    data = json_body(response)
+    if not isinstance(data, dict):
+        raise ProviderError(
+            f"{vendor} answered {type(data).__name__}, not an object",
+            code=ErrorCode.BAD_RESPONSE,
+            http_status=response.status_code,
+        )
+    return data
+
+
+def as_bool(value: Any) -> bool:
+    """A boolean from a param that may still be a string ("true", "1", "on")."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
 def error_for_status(
     response: httpx.Response, *, vendor_code: str | None = None, message: str = ""
 ) -> ProviderError:
