@@ -294,7 +294,7 @@ def collection_get_for_team(*, team, public_id) -> Collection:
 
 def can_manage_job(membership: Membership, job: Job) -> bool:
     """Move/delete a job's outputs: its creator (member and up) or an admin/owner."""
-    return services._can_manage_job(membership, job)
+    return services.job_can_manage(membership, job)
 
 
 def can_change_collection(membership: Membership, collection: Collection) -> bool:

@@ -519,13 +519,14 @@ def on_job_finished(job: Job) -> None:
         quotas.quota_refund(job=job, reason=f"{job.status}: {job.error_code}".strip(": "))
 
 
-def _can_manage_job(membership: Membership, job: Job) -> bool:
+def job_can_manage(membership: Membership, job: Job) -> bool:
+    """Admins and owners manage every job of the team; members only their own; viewers none."""
     return membership.can_manage_members or (membership.can_edit and job.created_by_id == membership.user_id)
 
 
 def job_cancel(*, membership: Membership, job: Job) -> bool:
     """Cancel a queued or running job now; the vendor is told after commit where it has a cancel."""
-    if not _can_manage_job(membership, job):
+    if not job_can_manage(membership, job):
         raise PermissionDenied("Only the job's creator or a team admin can cancel it.")
     canceled = _transition(
         job, from_statuses=ACTIVE_STATUSES, status=JobStatus.CANCELED, result=[], finished_at=timezone.now()
@@ -585,7 +586,7 @@ def job_retry(*, membership: Membership, job: Job) -> Job:
 
 def job_delete(*, membership: Membership, job: Job) -> None:
     """Delete a finished job, its rows and its files. Active jobs must be canceled first."""
-    if not _can_manage_job(membership, job):
+    if not job_can_manage(membership, job):
         raise PermissionDenied("Only the job's creator or a team admin can delete it.")
     if job.is_active:
         raise RequestValidationError({"__all__": ["Cancel the job before deleting it."]})
