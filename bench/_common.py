@@ -70,8 +70,10 @@ def bench_environ(database_url: str, name: str, **extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "wanweb.settings",
         "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(media),
-        # DEBUG=true only so {% static %} works without collectstatic (the manifest storage needs it).
-        "DEBUG": "true",
+        # Production settings (DEBUG off: templates render without debug bookkeeping); static files
+        # are collected once into bench/out so the manifest storage can resolve {% static %}.
+        "DEBUG": "false",
+        "STATIC_ROOT": str(OUT / "static"),
         "LOG_LEVEL": "WARNING",
         "SIMULATOR_STATE_DIR": str(OUT / f"simulator-state-{name}"),
         **extra,
@@ -90,6 +92,8 @@ def migrate() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+    if os.environ.get("DEBUG") == "false":
+        call_command("collectstatic", verbosity=0, interactive=False)
 
 
 def vendor_for(database_url: str) -> str:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
+
+
+_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+
+
+@functools.cache
+def _url_pattern(name: str) -> str:
+    """A reversed URL with `{}` where the id goes: reversing once, not once per card.
+
+    A gallery page renders dozens of cards with several links each; reverse() per link was a
+    visible share of the page's render time (bench/gallery.py).
+    """
+    return reverse(name, args=[_PLACEHOLDER]).replace(_PLACEHOLDER, "{}")
 
 
 class Project(models.Model):
@@ -133,6 +148,10 @@ class Job(models.Model):
         return self.status in ACTIVE_STATUSES
 
     @property
+    def detail_url(self) -> str:
+        return _url_pattern("generations:job-detail").format(self.public_id)
+
+    @property
     def makes_video(self) -> bool:
         return self.mode not in ("t2i", "edit")
 
@@ -178,6 +197,18 @@ class Asset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} {self.index} of {self.job_id}"
+
+    @property
+    def file_url(self) -> str:
+        """The access-checked URL of the file (generations:asset-file)."""
+        return _url_pattern("generations:asset-file").format(self.public_id)
+
+    @property
+    def preview_url(self) -> str:
+        """The thumbnail or poster when there is one, else the file itself."""
+        if self.thumbnail:
+            return _url_pattern("generations:asset-thumb").format(self.public_id)
+        return self.file_url
 
 
 class JobEvent(models.Model):
