@@ -7,7 +7,9 @@ private and every fetch still went through an access check first.
 
 from __future__ import annotations
 
+from django.core import signing
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 
 def _is_local(storage) -> bool:
@@ -48,3 +50,30 @@ def stored_file_response(
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = cache_control
     return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Input files for vendors: some fields take only a URL (DashScope references, Lumenfall's source
+# video, APIMart's custom audio). The vendor fetches the file from a signed, expiring URL; the
+# signature is the access check, so no login is needed and nothing else is reachable.
+# ---------------------------------------------------------------------------------------------
+
+INPUT_URL_SALT = "wanweb.generations.input-url"
+INPUT_URL_MAX_AGE = 24 * 3600  # vendors queue jobs for a while before they fetch inputs
+
+
+def input_url_token(asset) -> str:
+    return signing.TimestampSigner(salt=INPUT_URL_SALT).sign(str(asset.public_id))
+
+
+def input_url(asset, *, base_url: str) -> str:
+    """The absolute signed URL of an input file, valid for INPUT_URL_MAX_AGE."""
+    return base_url.rstrip("/") + reverse("generations:input-file", args=[input_url_token(asset)])
+
+
+def input_asset_public_id(token: str) -> str:
+    """The asset id a token was signed for; Http404 when it was tampered with or has expired."""
+    try:
+        return signing.TimestampSigner(salt=INPUT_URL_SALT).unsign(token, max_age=INPUT_URL_MAX_AGE)
+    except signing.BadSignature:  # SignatureExpired is a BadSignature
+        raise Http404("This link is not valid") from None

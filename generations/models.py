@@ -10,7 +10,6 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-
 _PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 

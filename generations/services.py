@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from generations.assets import UploadedInput, asset_save_input, asset_save_output, files_delete, job_dir
+from generations.files import input_url
 from generations.models import ACTIVE_STATUSES, AssetRole, Job, JobEvent, JobStatus, Project, VendorCall
 from generations.tasks import job_poll_task, job_store_outputs_task, job_submit_task, job_vendor_cancel_task
 from providers import catalog, download, media, registry
@@ -238,8 +239,13 @@ def _request_for(job: Job) -> GenerationRequest:
     for asset in job.assets.filter(role=AssetRole.INPUT).order_by("index"):
         with asset.file.open("rb") as handle:
             data = handle.read()
+        # With a public address, vendors may fetch inputs from a signed URL (some fields take only
+        # a URL); without one, clients send the bytes (data URIs, fal storage, multipart).
+        url = input_url(asset, base_url=settings.PUBLIC_BASE_URL) if settings.INPUT_URLS_ENABLED else None
         inputs.append(
-            MediaInput(slot=asset.slot, content_type=asset.content_type, data=data, filename=asset.file.name)
+            MediaInput(
+                slot=asset.slot, content_type=asset.content_type, data=data, filename=asset.file.name, url=url
+            )
         )
     webhook_url = None
     if settings.WEBHOOKS_ENABLED and job.provider in ("fal", "lumenfall"):

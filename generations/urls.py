@@ -50,5 +50,6 @@ urlpatterns = [
     path(
         "collections/<uuid:collection_id>/remove/", gallery_views.collection_remove, name="collection-remove"
     ),
+    path("inputs/<str:token>/", views.input_file, name="input-file"),
     path("webhooks/<str:provider>/", webhooks.vendor_webhook, name="webhook"),
 ]

@@ -431,3 +431,21 @@ def asset_file(request, asset_id, variant: str = "file"):
         ext = asset.file.name.rsplit(".", 1)[-1]
         download_name = f"wanweb-{asset.job.public_id}-{asset.index}.{ext}"
     return stored_file_response(field, content_type=content_type, download_name=download_name)
+
+
+@require_GET
+def input_file(request, token):
+    """An input file for a vendor to fetch, by signed expiring URL (no login: the signature is the check)."""
+    from generations.files import input_asset_public_id
+    from generations.models import Asset
+
+    public_id = input_asset_public_id(token)
+    asset = Asset.objects.filter(public_id=public_id, role="input").first()
+    if asset is None:
+        raise Http404("No such file")
+    response = stored_file_response(
+        asset.file, content_type=asset.content_type, cache_control="private, max-age=300"
+    )
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response

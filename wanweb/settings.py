@@ -206,6 +206,9 @@ LOGGING = {
 
 # Vendor callbacks (fal, Lumenfall) reach us only on a public https address; elsewhere we poll.
 WEBHOOKS_ENABLED = env_bool("WEBHOOKS_ENABLED", PUBLIC_BASE_URL.startswith("https://"))
+# Hand vendors signed URLs of input files (fields such as DashScope's reference_urls take only a
+# URL). Needs an address the vendor can reach; otherwise inputs travel as bytes.
+INPUT_URLS_ENABLED = env_bool("INPUT_URLS_ENABLED", PUBLIC_BASE_URL.startswith("https://"))
 
 CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": "downloads"}}
 CELERY_BEAT_SCHEDULE = {

@@ -26,6 +26,7 @@ CELERY_TASK_DEFAULT_QUEUE = f"{TEST_QUEUE_PREFIX}-default"
 CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": f"{TEST_QUEUE_PREFIX}-downloads"}}
 CELERY_BEAT_SCHEDULE = {}
 WEBHOOKS_ENABLED = False
+INPUT_URLS_ENABLED = False
 ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
 
 # SQLite's shared-cache in-memory test database answers "table is locked" at once when a

@@ -52,3 +52,33 @@ def test_a_local_file_streams_with_nosniff(client, bob, acme_project):
     response = client.get(reverse("generations:asset-file", args=[asset.public_id]) + "?download=1")
     assert response.status_code == 200 and response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"].startswith('attachment; filename="wanweb-')
+
+
+def test_a_signed_input_url_serves_that_input_and_nothing_else(client, acme_project, monkeypatch):
+    from generations import files
+    from generations.assets import UploadedInput, asset_save_input
+    from providers import media
+    from tests.factories import make_png
+
+    job = JobFactory(project=acme_project, status="running")
+    data = make_png(200, 100)
+    source = asset_save_input(
+        job=job, upload=UploadedInput("image", data, "a.png", media.probe(data)), index=0
+    )
+    output = make_output(job)
+    url = files.input_url(source, base_url="https://studio.example")
+    assert url.startswith("https://studio.example/inputs/")
+    path = url.removeprefix("https://studio.example")
+
+    answer = client.get(path)  # no login: the signature is the access check
+    assert answer.status_code == 200 and answer["Referrer-Policy"] == "no-referrer"
+    assert b"".join(answer.streaming_content).startswith(b"\x89PNG")
+
+    token = path.split("/")[2]
+    assert client.get(path.replace(token, token[:-1] + ("A" if token[-1] != "A" else "B"))).status_code == 404
+    # A validly signed id of an output is not an input: 404.
+    assert (
+        client.get(reverse("generations:input-file", args=[files.input_url_token(output)])).status_code == 404
+    )
+    monkeypatch.setattr(files, "INPUT_URL_MAX_AGE", -1)  # expired
+    assert client.get(path).status_code == 404

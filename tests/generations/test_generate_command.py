@@ -4,7 +4,9 @@ a real Celery worker on real Redis, the offline simulator and every vendor's fak
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 import pytest
 from PIL import Image
 
@@ -420,3 +423,102 @@ def test_wait_gives_up_at_the_timeout_and_says_the_job_goes_on(alice, acme_proje
     assert run.out[1:] == ["queued"]
     assert "still queued after 0.6 s" in run.err
     assert run.job.status == JobStatus.QUEUED
+
+
+# Modes whose inputs only travel as URLs for some vendors (DashScope/AI/ML API references, Lumenfall's
+# source video, APIMart's custom audio), and fal's video and audio inputs: with INPUT_URLS_ENABLED the
+# vendor gets signed URLs of our input files, which the test fetches back like a vendor would.
+URL_INPUT_CASES = [
+    ("fal", "fal-ai/wan/v2.2-a14b/video-to-video", "", ["clip.mp4"]),
+    ("fal", "wan/v2.6/reference-to-video", "", ["clip.mp4"]),
+    ("fal", "fal-ai/wan/v2.2-14b/speech-to-video", "", ["frame.png", "voice.wav"]),
+    ("dashscope", "wan2.6-r2v", "", ["clip.mp4"]),
+    ("aimlapi", "alibaba/wan-2-6-r2v", "", ["clip.mp4"]),
+    ("lumenfall", "wan-2.6", "v2v", ["clip.mp4"]),
+    ("apimart", "wan2.6", "t2v", ["voice.wav"]),
+]
+
+
+def _clip(path: Path, *, seconds: float = 2.5, fps: int = 16) -> str:
+    """A real MP4 that meets every reference limit (≥ 16 fps, 2 s or more)."""
+    from fractions import Fraction
+
+    import av
+    import numpy
+
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        for i in range(int(seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(
+                numpy.full((96, 128, 3), (i * 7) % 255, dtype=numpy.uint8), format="rgb24"
+            )
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return str(path)
+
+
+def _voice(path: Path, *, seconds: float = 3.5, rate: int = 16000) -> str:
+    import math
+    import struct
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(
+            b"".join(
+                struct.pack("<h", int(6000 * math.sin(2 * math.pi * 220 * i / rate)))
+                for i in range(int(seconds * rate))
+            )
+        )
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "model", "mode", "inputs"),
+    URL_INPUT_CASES,
+    ids=[f"{c[0]}-{c[2] or c[1].rsplit('/', 1)[-1]}" for c in URL_INPUT_CASES],
+)
+def test_inputs_that_need_a_url_reach_the_vendor_as_signed_urls_of_our_files(
+    celery_worker_live,
+    live_server,
+    settings,
+    alice,
+    acme_project,
+    generate,
+    vendor_env,
+    tmp_path,
+    vendor,
+    model,
+    mode,
+    inputs,
+):
+    settings.INPUT_URLS_ENABLED = True
+    settings.PUBLIC_BASE_URL = live_server.url
+    fake = vendor_env(vendor)
+    makers = {"clip.mp4": _clip, "voice.wav": _voice, "frame.png": png_file}
+    paths = [makers[name](tmp_path / name) for name in inputs]
+
+    run = generate(
+        *alice_args("--provider", vendor, "--model", model, "--prompt", "Character1 walks through the rain"),
+        *(["--mode", mode] if mode else []),
+        "--input",
+        *paths,
+        *("--timeout", "60", "--wait"),
+    )
+
+    [path] = assert_succeeded(run)
+    assert_video(path)
+    # The vendor was handed URLs of our own input endpoint, and each serves exactly that input.
+    server = fake.server if hasattr(fake, "server") else fake
+    sent = b" ".join(request.body for request in server.requests if request.method == "POST")
+    urls = sorted(set(re.findall(rb"http://[^\"\s]+/inputs/[^\"\s/]+/", sent)))
+    assert urls, sent[:500]
+    stored = {asset.sha256 for asset in run.job.assets.filter(role="input")}
+    for url in urls:
+        answer = httpx.get(url.decode())
+        assert answer.status_code == 200 and hashlib.sha256(answer.content).hexdigest() in stored
