@@ -30,7 +30,7 @@ from providers.base import (
     Submission,
     Update,
 )
-from providers.http import as_bool, build_client, error_for_status, json_object, send
+from providers.http import BearerClient, as_bool, error_for_status, error_json, json_object
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
 # §1: the t2v spec also lists /v1/video/generations, but every Wan page and sample uses /v2.
@@ -65,21 +65,12 @@ IMAGE_SIZE_PRESETS = {
 }
 
 
-class AimlapiClient:
+class AimlapiClient(BearerClient):
     """Wan 2.6 on AI/ML API: sync images, queued video."""
 
     name = "aimlapi"
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self.api_key = api_key
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.environ = environ or {}
+    default_base_url = DEFAULT_BASE_URL
 
     def submit(self, request: GenerationRequest) -> Submission:
         """Queue a video, or make the images and return them finished; raises ProviderError."""
@@ -88,14 +79,14 @@ class AimlapiClient:
             state["seed"] = int(request.params["seed"])
         if not request.mode.makes_video:
             state["output_kind"] = "image"
-            response = self._call("POST", IMAGE_PATH, json=image_body(request), timeout=SYNC_IMAGE_TIMEOUT)
+            response = self._send("POST", IMAGE_PATH, json=image_body(request), timeout=SYNC_IMAGE_TIMEOUT)
             update = parse_image_response(checked_json(response), sent_seed=state.get("seed"))
             # §6: the answer carries no id; make one so the job's vendor id stays unique.
             job_id = f"sync-{request.idempotency_key or uuid.uuid4().hex}"
             return Submission(self.name, vendor_job_id=job_id, state=state, update=update)
 
         state["output_kind"] = "video"
-        response = self._call("POST", VIDEO_PATH, json=video_body(request))
+        response = self._send("POST", VIDEO_PATH, json=video_body(request))
         data = checked_json(response)
         # §5: the create answer has the poll schema (id, status, meta.usage.credits_used).
         generation_id = data.get("id")
@@ -127,7 +118,7 @@ class AimlapiClient:
             raise ProviderError(
                 "this AI/ML API submission has no generation id", code=ErrorCode.INVALID_REQUEST
             )
-        response = self._call("GET", VIDEO_PATH, params={"generation_id": generation_id})
+        response = self._send("GET", VIDEO_PATH, params={"generation_id": generation_id})
         credits = submission.state.get("credits_used")
         return parse_video_response(
             checked_json(response),
@@ -138,14 +129,6 @@ class AimlapiClient:
     def cancel(self, submission: Submission) -> bool:
         """AI/ML API documents no cancel endpoint (§2, §9): nothing to ask."""
         return False
-
-    def _call(
-        self, method: str, path: str, *, timeout: httpx.Timeout | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-        options: dict[str, Any] = {"timeout": timeout} if timeout else {}
-        with build_client(**options) as client:
-            return send(client, method, self.base_url + path, headers=headers, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,12 +254,7 @@ def checked_json(response: httpx.Response) -> dict[str, Any]:
 
 def http_error(response: httpx.Response) -> ProviderError:
     """§7: `{message, path, requestId, statusCode, timestamp}`, mapped by HTTP status."""
-    body: Any = None
-    if response.content:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None  # an HTML gateway page: the status alone decides
+    body = error_json(response)
     message, name = _error_text(body)
     text = f"AI/ML API HTTP {response.status_code}" + (f": {message}" if message else "")
     error = error_for_status(response, vendor_code=name or None, message=text)

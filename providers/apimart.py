@@ -28,6 +28,7 @@ from providers.base import (
     Submission,
     Update,
 )
+from providers.http import BearerClient
 
 DEFAULT_BASE_URL = "https://api.apimart.ai"
 GENERATIONS_PATH = "/v1/videos/generations"
@@ -65,19 +66,10 @@ _CREDIT_WORDS = ("balance", "credit", "quota")
 NO_CREDIT_CODE = ErrorCode.AUTH
 
 
-class ApimartClient:
+class ApimartClient(BearerClient):
     name = "apimart"
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self.api_key = api_key
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.environ = environ or {}
+    default_base_url = DEFAULT_BASE_URL
 
     # -- Client interface -------------------------------------------------------------------------
 
@@ -107,11 +99,10 @@ class ApimartClient:
     # -- HTTP --------------------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+        return {"Accept": "application/json"}  # the key is added by BearerClient._send
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        with http.build_client() as client:
-            response = http.send(client, method, self.base_url + path, **kwargs)
+        response = self._send(method, path, **kwargs)
         if not 200 <= response.status_code < 300:
             raise error_from_response(response)
         return response
@@ -318,10 +309,7 @@ def _mentions(message: str, vendor_code: str | None, words: tuple[str, ...]) -> 
 
 def error_from_response(response: httpx.Response) -> ProviderError:
     """A ProviderError for a non-2xx answer, refined by the `{"error": {...}}` envelope (§6)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None  # an HTML error page from a proxy: the HTTP status alone decides
+    body = http.error_json(response)
     if not (isinstance(body, dict) and isinstance(body.get("error"), dict | str)):
         return http.error_for_status(response)
     message, vendor_code, _ = _envelope(body)

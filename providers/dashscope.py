@@ -30,7 +30,7 @@ from providers.base import (
     Submission,
     Update,
 )
-from providers.http import as_bool, build_client, error_for_status, json_object, send
+from providers.http import BearerClient, as_bool, error_for_status, error_json, json_object
 
 DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com"
 VIDEO_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
@@ -73,22 +73,13 @@ VIDEO_SIZES: dict[tuple[str, str], str] = {
 FALLBACK_VIDEO_SIZE = "1280*720"
 
 
-class DashScopeClient:
+class DashScopeClient(BearerClient):
     """Wan 2.6 on DashScope: video synthesis tasks and wan2.6-t2i / wan2.6-image."""
 
     name = "dashscope"
     sync_images = False
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self.api_key = api_key
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.environ = environ or {}
+    default_base_url = DEFAULT_BASE_URL
 
     def submit(self, request: GenerationRequest) -> Submission:
         """Create the task (or, with sync_images, the images); raises ProviderError."""
@@ -156,14 +147,12 @@ class DashScopeClient:
         oss: bool = False,
         timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.api_key}"}
+        headers = {}
         if async_task:
             headers["X-DashScope-Async"] = "enable"  # §1: required on video and async image submits
         if oss:
             headers["X-DashScope-OssResourceResolve"] = "enable"  # §1: inputs are oss:// temp URLs
-        options: dict[str, Any] = {"timeout": timeout} if timeout else {}
-        with build_client(**options) as client:
-            return send(client, method, self.base_url + path, headers=headers, json=json)
+        return self._send(method, path, headers=headers, json=json, timeout=timeout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,12 +301,7 @@ def checked_json(response: httpx.Response) -> dict[str, Any]:
 
 def http_error(response: httpx.Response) -> ProviderError:
     """§7: map an error answer `{request_id, code, message}` by HTTP status, refined by `code`."""
-    body: Any = None
-    if response.content:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None  # HTML from a gateway: the status alone decides
+    body = error_json(response)
     vendor_code = _str(body.get("code")) if isinstance(body, dict) else ""
     message = _str(body.get("message")) if isinstance(body, dict) else ""
     text = f"DashScope HTTP {response.status_code}" + (f" {vendor_code}: {message}" if vendor_code else "")

@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -136,6 +136,49 @@ def as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
+
+
+def error_json(response: httpx.Response) -> Any:
+    """The decoded body of an error answer, or None when it is not JSON (an HTML gateway page,
+    an empty body): then the HTTP status alone decides."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class BearerClient:
+    """What the vendors that take `Authorization: Bearer <key>` share: construction and the call.
+
+    Subclasses set `default_base_url` and keep their own knowledge (paths, bodies, error shapes).
+    """
+
+    default_base_url = ""
+
+    def __init__(self, *, api_key: str, base_url: str = "", environ: Mapping[str, str] | None = None) -> None:
+        self.api_key = api_key
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.environ = environ or {}
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One call to `base_url + path` with the key; HTTP error statuses are returned, not raised."""
+        options: dict[str, Any] = {"timeout": timeout} if timeout else {}
+        with build_client(**options) as client:
+            return send(
+                client,
+                method,
+                self.base_url + path,
+                headers={"Authorization": f"Bearer {self.api_key}", **(headers or {})},
+                **kwargs,
+            )
 
 
 def error_for_status(

@@ -36,6 +36,7 @@ from providers.base import (
     Update,
     WebhookError,
 )
+from providers.http import BearerClient
 from providers.media import sniff_content_type
 
 DEFAULT_BASE_URL = "https://api.lumenfall.ai"
@@ -102,19 +103,10 @@ NO_CREDIT_CODE = ErrorCode.AUTH
 _secret_cache: dict[str, str] = {}  # sha256(base URL + key) -> whsec_ secret fetched from §5's endpoint
 
 
-class LumenfallClient:
+class LumenfallClient(BearerClient):
     name = "lumenfall"
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self.api_key = api_key
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.environ = environ or {}
+    default_base_url = DEFAULT_BASE_URL
 
     # -- Client interface -------------------------------------------------------------------------
 
@@ -179,10 +171,8 @@ class LumenfallClient:
     # -- HTTP --------------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
-        headers.update(kwargs.pop("headers", {}))
-        with http.build_client() as client:
-            response = http.send(client, method, self.base_url + path, headers=headers, **kwargs)
+        headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+        response = self._send(method, path, headers=headers, **kwargs)
         if not 200 <= response.status_code < 300:
             raise error_from_response(response)
         return response
@@ -492,10 +482,7 @@ def _is_policy(message: str, vendor_code: str | None) -> bool:
 
 def error_from_response(response: httpx.Response) -> ProviderError:
     """A ProviderError for a non-2xx answer from the OpenAI-style `{"error": {message, type, code}}`."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None  # an HTML page from a proxy: the HTTP status alone decides
+    body = http.error_json(response)
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return http.error_for_status(response)
