@@ -19,11 +19,7 @@ from generations import gallery
 from generations.models import JobStatus, Project
 from providers.base import RequestValidationError
 from wanweb.accounts.views import team_required
-
-
-def _is_fragment_request(request) -> bool:
-    # A history-restore request wants the whole page even though it comes from htmx.
-    return bool(request.htmx) and not request.htmx.history_restore_request
+from wanweb.htmx import wants_fragment
 
 
 class GalleryFilterForm(forms.Form):
@@ -103,7 +99,7 @@ def team_gallery(request):
     base_url = reverse("generations:team-gallery")
     context = _gallery_context(request, filters=filters, base_url=base_url)
     template = "generations/gallery.html"
-    if _is_fragment_request(request):
+    if wants_fragment(request):
         # "Load more" appends cards; a filter change replaces the results.
         return render(
             request, template + ("#gallery-cards" if "after" in request.GET else "#gallery-results"), context
@@ -287,7 +283,7 @@ def collection_list(request):
         "form": CollectionForm(),
     }
     template = "generations/collection_list.html"
-    if _is_fragment_request(request):
+    if wants_fragment(request):
         template += "#collection-listing"
     return render(request, template, context)
 
@@ -327,7 +323,7 @@ def collection_detail(request, collection_id):
     base_url = reverse("generations:collection-detail", args=[collection.public_id])
     context = _gallery_context(request, filters=filters, base_url=base_url)
     context.update(collection=collection, can_change=gallery.can_change_collection(membership, collection))
-    if _is_fragment_request(request):
+    if wants_fragment(request):
         fragment = "#gallery-cards" if "after" in request.GET else "#gallery-results"
         return render(request, "generations/gallery.html" + fragment, context)
     context.update(**_bulk_context(request))

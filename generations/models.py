@@ -154,10 +154,6 @@ class Job(models.Model):
     def makes_video(self) -> bool:
         return self.mode not in ("t2i", "edit")
 
-    @property
-    def duration_seconds(self):
-        return self.params.get("duration")
-
 
 class AssetRole(models.TextChoices):
     INPUT = "input", "Input"

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from generations import selectors, sharing
 from generations.files import stored_file_response
 from wanweb.accounts.views import team_required
+from wanweb.htmx import wants_fragment
 
 
 class ShareLinkForm(forms.Form):
@@ -79,7 +80,7 @@ def _list_url(project, collection) -> str:
 
 def _render_panel(request, context) -> HttpResponse:
     template = "generations/share_links.html"
-    if request.htmx and not request.htmx.history_restore_request:
+    if wants_fragment(request):
         template += "#share-panel"
     return render(request, template, context)
 

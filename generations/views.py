@@ -19,11 +19,7 @@ from providers import catalog
 from providers.base import RequestValidationError
 from wanweb.accounts.quotas import QuotaExceeded
 from wanweb.accounts.views import team_required
-
-
-def _is_fragment_request(request) -> bool:
-    # A history-restore request wants the whole page even though it comes from htmx.
-    return bool(request.htmx) and not request.htmx.history_restore_request
+from wanweb.htmx import wants_fragment
 
 
 @require_GET
@@ -38,7 +34,7 @@ def project_list(request):
         "form": ProjectForm(),
     }
     template = "generations/project_list.html"
-    if _is_fragment_request(request):
+    if wants_fragment(request):
         template += "#project-listing"
     return render(request, template, context)
 
@@ -135,7 +131,7 @@ def project_edit(request, project_id):
         raise PermissionDenied
     if request.method == "GET":
         form = ProjectForm(initial={"name": project.name, "description": project.description})
-        if _is_fragment_request(request):
+        if wants_fragment(request):
             return render(
                 request,
                 "generations/project_detail.html#project-edit-form",
@@ -335,19 +331,11 @@ def job_detail(request, job_id):
         "inputs": job.assets.filter(role="input").order_by("index"),
         "outputs": job.assets.filter(role="output").order_by("index"),
         "timeline": _timeline(job),
-        "spec": _spec_or_none(job),
     }
     template = "generations/job_detail.html"
-    if _is_fragment_request(request):
+    if wants_fragment(request):
         template += "#job-live"
     return render(request, template, context)
-
-
-def _spec_or_none(job):
-    try:
-        return catalog.get_model(job.provider, job.model, job.mode)
-    except RequestValidationError:
-        return None
 
 
 def _timeline(job) -> list[dict]:

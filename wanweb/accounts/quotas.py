@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
 
@@ -470,8 +470,3 @@ def wallet_reset_period(*, team: Team, actor=None) -> None:
                 note="period reset"
                 + ("" if wallet.membership_id is None else f" for {wallet.membership.user}"),
             )
-
-
-def wallet_totals(wallets) -> dict[str, Decimal]:
-    totals = wallets.aggregate(reserved=Sum("reserved"), spent=Sum("spent"), available=Sum("available"))
-    return {k: v or ZERO for k, v in totals.items()}

@@ -13,14 +13,6 @@ def membership_list_for_user(*, user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
 
 
-def membership_get(*, user, team: Team) -> Membership:
-    """The user's membership of `team`; Http404 when they have none (another team's object is a 404)."""
-    try:
-        return Membership.objects.select_related("team").get(user=user, team=team)
-    except Membership.DoesNotExist:
-        raise Http404("No such team") from None
-
-
 def membership_get_by_public_id(*, user, public_id) -> Membership:
     try:
         return Membership.objects.select_related("team").get(user=user, team__public_id=public_id)
@@ -38,10 +30,6 @@ def team_member_get(*, team: Team, public_id) -> Membership:
         return Membership.objects.select_related("user", "team").get(team=team, public_id=public_id)
     except (Membership.DoesNotExist, ValueError):
         raise Http404("No such member") from None
-
-
-def team_owner_count(*, team: Team) -> int:
-    return team.memberships.filter(role="owner").count()
 
 
 def team_list_for_user(*, user) -> QuerySet[Team]:

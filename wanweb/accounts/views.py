@@ -7,17 +7,17 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
-from django_htmx.middleware import HtmxDetails
 
 from wanweb.accounts import selectors, services
 from wanweb.accounts.forms import InviteForm, InviteSignupForm, RoleForm, TeamForm
 from wanweb.accounts.middleware import SESSION_KEY
+from wanweb.htmx import wants_fragment
 
 
 def team_required(view):
@@ -31,10 +31,6 @@ def team_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _htmx(request) -> HtmxDetails:
-    return request.htmx
 
 
 @require_http_methods(["GET", "POST"])
@@ -59,7 +55,7 @@ def team_switch(request, team_id):
     membership = selectors.membership_get_by_public_id(user=request.user, public_id=team_id)
     request.session[SESSION_KEY] = membership.team_id
     messages.info(request, f"Switched to {membership.team.name}.")
-    if _htmx(request):
+    if request.htmx:
         return HttpResponseClientRedirect(reverse("generations:project-list"))
     return redirect("generations:project-list")
 
@@ -98,7 +94,7 @@ def invite_create(request):
         context["new_invite"] = invite
         context["invite_form"] = InviteForm(actor=actor)
     context["invites"] = selectors.invite_list_open(team=actor.team)
-    if _htmx(request):
+    if request.htmx:
         return render(request, "accounts/member_list.html#invite-panel", context)
     if "new_invite_url" in context:
         # Without htmx the link can only be shown on this response: render the page, do not redirect.
@@ -115,11 +111,9 @@ def invite_revoke(request, invite_id):
         raise PermissionDenied
     invite = selectors.invite_list_open(team=actor.team).filter(public_id=invite_id).first()
     if invite is None:
-        from django.http import Http404
-
         raise Http404("No such invite")
     services.invite_revoke(actor=actor, invite=invite)
-    if _htmx(request):
+    if request.htmx:
         return HttpResponse("")
     return redirect("accounts:member-list")
 
@@ -141,7 +135,7 @@ def member_role(request, member_id):
             target.refresh_from_db()
     else:
         error = "Pick a role from the list."
-    if _htmx(request):
+    if request.htmx:
         response = render(
             request, "accounts/member_list.html#member-row", {"actor": actor, "m": target, "row_error": error}
         )
@@ -163,7 +157,7 @@ def member_remove(request, member_id):
         services.membership_remove(actor=actor, target=target)
     except (PermissionDenied, ValidationError) as exc:
         message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-        if _htmx(request):
+        if request.htmx:
             return render(
                 request,
                 "accounts/member_list.html#member-row",
@@ -174,10 +168,10 @@ def member_remove(request, member_id):
     if leaving:
         request.session.pop(SESSION_KEY, None)
         messages.info(request, f"You left {actor.team.name}.")
-        if _htmx(request):
+        if request.htmx:
             return HttpResponseClientRedirect(reverse("home"))
         return redirect("home")
-    if _htmx(request):
+    if request.htmx:
         return HttpResponse("")
     messages.success(request, f"{target.user.username} was removed from the team.")
     return redirect("accounts:member-list")
@@ -239,7 +233,7 @@ def usage_page(request):
         "periods": usage.usage_periods(team=actor.team),
     }
     template = "accounts/usage.html"
-    if _htmx(request) and not request.htmx.history_restore_request:
+    if wants_fragment(request):
         template += "#usage-body"
     return render(request, template, context)
 
