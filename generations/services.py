@@ -36,8 +36,9 @@ from providers.base import (
     Update,
 )
 from providers.http import CallRecord, recording
-from wanweb.accounts import quotas
 from wanweb.accounts.models import Membership
+from wanweb.quotas import selectors as quota_selectors
+from wanweb.quotas import services as quotas
 
 
 def _require_edit(membership: Membership) -> None:
@@ -202,7 +203,7 @@ def job_create(
         ],
     )
     validated = catalog.validate_request(request)
-    cost = catalog.estimate_cost(spec, validated.params, overrides=quotas.price_overrides())
+    cost = catalog.estimate_cost(spec, validated.params, overrides=quota_selectors.price_overrides())
 
     saved_files: list[str] = []
     try:

@@ -17,9 +17,9 @@ from generations.files import stored_file_response
 from generations.forms import GenerationForm, ProjectForm
 from providers import catalog
 from providers.base import RequestValidationError
-from wanweb.accounts.quotas import QuotaExceeded
 from wanweb.accounts.views import team_required
 from wanweb.htmx import wants_fragment
+from wanweb.quotas.services import QuotaExceeded
 
 
 @require_GET

@@ -242,11 +242,11 @@ CASES = [
         None,
         _expect(OK, OK, FORBIDDEN, FORBIDDEN),
     ),
-    ("usage page", "get", lambda w: reverse("accounts:usage"), None, _expect(OK, OK, OK, OK, OK)),
+    ("usage page", "get", lambda w: reverse("quotas:usage"), None, _expect(OK, OK, OK, OK, OK)),
     (
         "ledger CSV",
         "get",
-        lambda w: reverse("accounts:usage-csv"),
+        lambda w: reverse("quotas:usage-csv"),
         None,
         _expect(OK, OK, FORBIDDEN, FORBIDDEN, OK),
     ),

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",  # wraps the template loaders so "template.html#partial" names resolve
     "wanweb.accounts",
+    "wanweb.quotas",  # after accounts: its admin extends the team and membership pages
     "generations",
 ]
 
@@ -99,7 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "wanweb.accounts.context_processors.teams",
-                "wanweb.accounts.usage.budget_banner_context",
+                "wanweb.quotas.context_processors.budget_banner_context",
             ],
             # Partials as builtins: moving to Django 6's own partials means deleting a package.
             "builtins": ["template_partials.templatetags.partials"],

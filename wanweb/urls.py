@@ -16,6 +16,7 @@ urlpatterns = [
     path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("", include("wanweb.accounts.urls")),
+    path("", include("wanweb.quotas.urls")),
     path("", include("generations.urls")),
     path("s/", include((share_views.public_urlpatterns, "share"))),
     path("admin/", admin.site.urls),

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_quotas'),
+        ('accounts', '0001_initial'),
         ('generations', '0003_submit_lease'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

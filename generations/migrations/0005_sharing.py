@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_quotas'),
+        ('accounts', '0001_initial'),
         ('generations', '0004_project_status_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

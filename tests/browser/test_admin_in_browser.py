@@ -13,8 +13,10 @@ from django.contrib.auth import get_user_model
 from generations.models import Job
 from tests.conftest import PASSWORD
 from tests.factories import JobFactory
-from wanweb.accounts import quotas
-from wanweb.accounts.models import LedgerEntry, LedgerKind, MemberQuota, Membership, TeamQuota
+from wanweb.accounts.models import Membership
+from wanweb.quotas import selectors as quota_selectors
+from wanweb.quotas import services as quotas
+from wanweb.quotas.models import Hold, LedgerEntry, LedgerKind, MemberQuota, TeamQuota, Wallet
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -79,12 +81,23 @@ def test_admin_sets_a_budget_and_a_member_cap_and_the_member_is_refused(
     assert "$1.00 left of $1.50" in page.locator("#result_list").inner_text()
     screenshot(page, "43-admin-teams")
 
-    page.goto(f"{live_server.url}/admin/accounts/ledgerentry/")
+    page.goto(f"{live_server.url}/admin/quotas/ledgerentry/")
     assert page.locator("#result_list tbody tr").count() == 5  # reserve, settle, reserve, budget, top-up
     assert "Top up" in page.locator("#result_list").inner_text()
     assert "Budget change" in page.locator("#result_list").inner_text()
     assert LedgerEntry.objects.get(kind=LedgerKind.TOP_UP).user.username == "root"
     screenshot(page, "44-admin-ledger")
+
+    # Wallets and holds: read-only, each wallet balanced (granted = available + reserved + spent).
+    page.goto(f"{live_server.url}/admin/quotas/wallet/")
+    wallets = page.locator("#result_list tbody tr")
+    assert wallets.count() == Wallet.objects.count() >= 2
+    assert page.locator("#result_list img[alt='True']").count() >= 1
+    assert page.locator("#result_list img[alt='False']").count() == 0
+    screenshot(page, "44b-admin-wallets")
+    page.goto(f"{live_server.url}/admin/quotas/hold/")
+    assert page.locator("#result_list tbody tr").count() == Hold.objects.count() == 2
+    screenshot(page, "44c-admin-holds")
 
     page.goto(f"{live_server.url}/admin/accounts/team/{acme.pk}/history/")
     history = page.locator("#change-history").inner_text()
@@ -92,7 +105,7 @@ def test_admin_sets_a_budget_and_a_member_cap_and_the_member_is_refused(
     screenshot(page, "45-admin-team-history")
 
     # The price table lists every catalog key with its default, and links to an override.
-    page.goto(f"{live_server.url}/admin/accounts/priceoverride/")
+    page.goto(f"{live_server.url}/admin/quotas/priceoverride/")
     page.get_by_role("link", name="Price table (every catalog key)").click()
     row = page.locator("#result_list tr", has_text="simulator:wan-sim:t2v:second:*")
     assert "$0.01" in row.inner_text()
@@ -125,7 +138,7 @@ def test_admin_sets_a_budget_and_a_member_cap_and_the_member_is_refused(
         alert = bob_page.locator("#generation-form .alert-danger")
         alert.wait_for()
         message = alert.inner_text()
-        start, end = quotas.period_bounds("monthly", acme.time_zone)
+        start, end = quota_selectors.period_bounds("monthly", acme.time_zone)
         assert "$0.05" in message, message
         assert "$0.10" in message, message
         assert f"resets {end:%Y-%m-%d %H:%M}" in message, message

@@ -10,8 +10,9 @@ from django.utils import timezone
 from generations import services
 from tests.conftest import PASSWORD
 from tests.factories import JobFactory, MembershipFactory, ProjectFactory, TeamFactory, UserFactory
-from wanweb.accounts import quotas
-from wanweb.accounts.models import Role, TeamQuota
+from wanweb.accounts.models import Role
+from wanweb.quotas import services as quotas
+from wanweb.quotas.models import TeamQuota
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,6 +13,4 @@ urlpatterns = [
     path("team/invites/", views.invite_create, name="invite-create"),
     path("team/invites/<uuid:invite_id>/revoke/", views.invite_revoke, name="invite-revoke"),
     path("invite/<str:token>/", views.invite_accept, name="invite-accept"),
-    path("team/usage/", views.usage_page, name="usage"),
-    path("team/usage/ledger.csv", views.usage_ledger_csv, name="usage-csv"),
 ]

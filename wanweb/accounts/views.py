@@ -11,13 +11,11 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from wanweb.accounts import selectors, services
 from wanweb.accounts.forms import InviteForm, InviteSignupForm, RoleForm, TeamForm
 from wanweb.accounts.middleware import SESSION_KEY
-from wanweb.htmx import wants_fragment
 
 
 def team_required(view):
@@ -210,60 +208,3 @@ def invite_accept(request, token):
             messages.success(request, f"Welcome to {invite.team.name}, {user.username}.")
             return redirect("generations:project-list")
     return render(request, "accounts/invite_accept.html", {"invite": invite, "form": form})
-
-
-# ---------------------------------------------------------------------------------------------
-# Usage: figures per period from the ledger (wanweb/accounts/usage.py)
-# ---------------------------------------------------------------------------------------------
-
-
-@require_GET
-@team_required
-@vary_on_headers("HX-Request")
-def usage_page(request):
-    from wanweb.accounts import usage
-
-    actor = request.membership
-    period = usage.usage_period_get(team=actor.team, key=request.GET.get("period"))
-    # Owners and admins see every member's row; members and viewers the team's totals and their own.
-    members = None if actor.can_manage_members else [actor]
-    context = {
-        "actor": actor,
-        "usage": usage.usage_for_team(team=actor.team, period=period, members=members),
-        "periods": usage.usage_periods(team=actor.team),
-    }
-    template = "accounts/usage.html"
-    if wants_fragment(request):
-        template += "#usage-body"
-    return render(request, template, context)
-
-
-class _Echo:
-    """A file-like sink for csv.writer: each row comes back as a string to stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-@require_GET
-@team_required
-def usage_ledger_csv(request):
-    import csv
-
-    from django.http import StreamingHttpResponse
-
-    from wanweb.accounts import usage
-
-    actor = request.membership
-    if not actor.can_manage_members:
-        raise PermissionDenied
-    key = request.GET.get("period") or ""
-    period = usage.usage_period_get(team=actor.team, key=key) if key else None
-    writer = csv.writer(_Echo())
-    rows = usage.ledger_csv_rows(team=actor.team, period=period)
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
-    )
-    name = f"{actor.team.slug}-ledger-{period.key if period else 'all'}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response

@@ -24,7 +24,7 @@ from providers import catalog, media
 from providers.base import RequestValidationError
 from providers.catalog import ModelSpec
 from wanweb.accounts.models import Membership
-from wanweb.accounts.quotas import QuotaExceeded
+from wanweb.quotas.services import QuotaExceeded
 
 EXIT_FAILED = 1  # the job failed or was canceled
 EXIT_INVALID = 2  # bad arguments, unknown user/project, refused by validation: nothing created

@@ -15,21 +15,11 @@ from django.utils import timezone
 
 from generations import services
 from tests.factories import JobFactory, ProjectFactory
-from wanweb.accounts import quotas
-from wanweb.accounts.models import (
-    LedgerEntry,
-    MemberQuota,
-    Membership,
-    TeamQuota,
-    Wallet,
-)
-from wanweb.accounts.usage import (
-    CSV_HEADER,
-    budget_banners,
-    usage_for_team,
-    usage_period_get,
-    usd,
-)
+from wanweb.accounts.models import Membership
+from wanweb.quotas import services as quotas
+from wanweb.quotas.models import LedgerEntry, MemberQuota, TeamQuota, Wallet
+from wanweb.quotas.money import format_usd as usd
+from wanweb.quotas.selectors import CSV_HEADER, budget_banners, usage_for_team, usage_period_get
 
 D = Decimal
 URL = "/team/usage/"
@@ -81,7 +71,7 @@ def busy_acme(acme, acme_quota, alice, bob, dave, acme_project):
 
 
 def _ledger_sums(team, *, user=None) -> dict[str, Decimal]:
-    """Sums straight from the ledger, independent of wanweb.accounts.usage."""
+    """Sums straight from the ledger, independent of wanweb.quotas.selectors."""
     entries = LedgerEntry.objects.filter(team=team)
     if user is not None:
         entries = entries.filter(user=user, job__isnull=False)
@@ -204,7 +194,7 @@ def test_a_job_settled_after_its_period_ended_counts_in_the_period_it_was_reserv
 
 
 def current_periods(team):
-    from wanweb.accounts.usage import usage_periods
+    from wanweb.quotas.selectors import usage_periods
 
     return usage_periods(team=team)
 
@@ -238,7 +228,7 @@ def test_an_owner_sees_every_member_and_the_csv_link(client, busy_acme, alice, b
     body = r.content.decode()
     for username in ("alice", "bob", "dave"):
         assert f'<span class="fw-medium">{username}</span>' in body
-    assert reverse("accounts:usage-csv") in body
+    assert reverse("quotas:usage-csv") in body
     assert "Spring campaign" in body and "Autumn teaser" in body
     assert "<svg" in body and 'role="img"' in body and "<desc" in body
 
@@ -262,7 +252,7 @@ def test_members_and_viewers_see_team_totals_and_only_their_own_row(client, busy
     others = {"alice", "bob", "dave"} - {username}
     for other in others:
         assert f'<span class="fw-medium">{other}</span>' not in body
-    assert reverse("accounts:usage-csv") not in body
+    assert reverse("quotas:usage-csv") not in body
     assert client.get(CSV_URL).status_code == 403
 
 
@@ -301,7 +291,7 @@ def test_someone_without_a_team_is_sent_to_make_one_and_anonymous_users_to_log_i
 def test_the_top_bar_links_to_the_usage_page(client, alice):
     client.force_login(alice)
     body = client.get(reverse("accounts:member-list")).content.decode()
-    assert f'href="{reverse("accounts:usage")}"' in body
+    assert f'href="{reverse("quotas:usage")}"' in body
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,11 +22,12 @@ from django.db import connection, connections
 
 from generations import services
 from generations.models import Job, JobStatus
-from tests.accounts.test_quotas import assert_books_balance, set_member_quota, set_team_quota
 from tests.factories import MembershipFactory, ProjectFactory, TeamFactory, UserFactory
-from wanweb.accounts import quotas
-from wanweb.accounts.models import Hold, HoldStatus, LedgerEntry, LedgerKind, Membership, Role, Team, Wallet
-from wanweb.accounts.quotas import QuotaExceeded
+from tests.quotas.test_quotas import assert_books_balance, set_member_quota, set_team_quota
+from wanweb.accounts.models import Membership, Role, Team
+from wanweb.quotas import services as quotas
+from wanweb.quotas.models import Hold, HoldStatus, LedgerEntry, LedgerKind, Wallet
+from wanweb.quotas.services import QuotaExceeded
 
 pytestmark = [
     pytest.mark.postgres,

@@ -33,18 +33,10 @@ from hypothesis.stateful import (
 from generations import services
 from generations.models import Job, JobStatus
 from tests.factories import JobFactory, MembershipFactory, ProjectFactory, TeamFactory, UserFactory
-from wanweb.accounts import quotas
-from wanweb.accounts.models import (
-    Hold,
-    HoldStatus,
-    LedgerEntry,
-    LedgerKind,
-    MemberQuota,
-    Role,
-    TeamQuota,
-    Wallet,
-)
-from wanweb.accounts.quotas import QuotaExceeded
+from wanweb.accounts.models import Role
+from wanweb.quotas import services as quotas
+from wanweb.quotas.models import Hold, HoldStatus, LedgerEntry, LedgerKind, MemberQuota, TeamQuota, Wallet
+from wanweb.quotas.services import QuotaExceeded
 
 ZERO = Decimal(0)
 UNIT = Decimal("0.0001")

@@ -10,16 +10,9 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 
 from tests.factories import JobFactory
-from wanweb.accounts import quotas
-from wanweb.accounts.models import (
-    LedgerEntry,
-    LedgerKind,
-    MemberQuota,
-    Membership,
-    PriceOverride,
-    TeamQuota,
-    Wallet,
-)
+from wanweb.accounts.models import Membership
+from wanweb.quotas import services as quotas
+from wanweb.quotas.models import LedgerEntry, LedgerKind, MemberQuota, PriceOverride, TeamQuota, Wallet
 
 pytestmark = pytest.mark.django_db
 
@@ -131,14 +124,14 @@ def spend(acme, alice, bob, acme_project):
         "accounts_team_changelist",
         "accounts_team_add",
         "accounts_membership_changelist",
-        "accounts_memberquota_changelist",
-        "accounts_memberquota_add",
-        "accounts_wallet_changelist",
-        "accounts_hold_changelist",
-        "accounts_ledgerentry_changelist",
-        "accounts_priceoverride_changelist",
-        "accounts_priceoverride_add",
-        "accounts_priceoverride_table",
+        "quotas_memberquota_changelist",
+        "quotas_memberquota_add",
+        "quotas_wallet_changelist",
+        "quotas_hold_changelist",
+        "quotas_ledgerentry_changelist",
+        "quotas_priceoverride_changelist",
+        "quotas_priceoverride_add",
+        "quotas_priceoverride_table",
         "admin_logentry_changelist",
         "generations_job_changelist",
     ],
@@ -167,15 +160,15 @@ def test_change_pages_render(admin_client, spend, bob):
     hold = bob_m.wallets.first() and LedgerEntry.objects.first()
     for url in [
         reverse("admin:accounts_membership_change", args=[bob_m.pk]),
-        reverse("admin:accounts_memberquota_change", args=[bob_m.quota.pk]),
-        reverse("admin:accounts_wallet_change", args=[wallet.pk]),
-        reverse("admin:accounts_ledgerentry_change", args=[hold.pk]),
+        reverse("admin:quotas_memberquota_change", args=[bob_m.quota.pk]),
+        reverse("admin:quotas_wallet_change", args=[wallet.pk]),
+        reverse("admin:quotas_ledgerentry_change", args=[hold.pk]),
     ]:
         assert admin_client.get(url).status_code == 200, url
 
 
 def test_ledger_list_filters_and_totals(admin_client, spend):
-    url = reverse("admin:accounts_ledgerentry_changelist")
+    url = reverse("admin:quotas_ledgerentry_changelist")
     response = admin_client.get(url)
     filters = [f if isinstance(f, str) else f[0] for f in response.context["cl"].model_admin.list_filter]
     assert filters == ["kind", "team", "user", "provider", "model"]
@@ -195,19 +188,19 @@ def test_ledger_list_filters_and_totals(admin_client, spend):
 
 @pytest.mark.parametrize("model", ["ledgerentry", "wallet", "hold"])
 def test_money_history_is_read_only(admin_client, spend, model):
-    from wanweb.accounts.models import Hold
+    from wanweb.quotas.models import Hold
 
     obj = {"ledgerentry": LedgerEntry, "wallet": Wallet, "hold": Hold}[model].objects.first()
     before = {"ledgerentry": LedgerEntry, "wallet": Wallet, "hold": Hold}[model].objects.count()
-    assert admin_client.get(reverse(f"admin:accounts_{model}_add")).status_code == 403
-    assert admin_client.post(reverse(f"admin:accounts_{model}_add"), {}).status_code == 403
-    change = reverse(f"admin:accounts_{model}_change", args=[obj.pk])
+    assert admin_client.get(reverse(f"admin:quotas_{model}_add")).status_code == 403
+    assert admin_client.post(reverse(f"admin:quotas_{model}_add"), {}).status_code == 403
+    change = reverse(f"admin:quotas_{model}_change", args=[obj.pk])
     page = admin_client.get(change)
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()  # view only
     assert admin_client.post(change, {"amount": "999", "note": "x"}).status_code == 403
-    delete = reverse(f"admin:accounts_{model}_delete", args=[obj.pk])
+    delete = reverse(f"admin:quotas_{model}_delete", args=[obj.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
-    changelist = reverse(f"admin:accounts_{model}_changelist")
+    changelist = reverse(f"admin:quotas_{model}_changelist")
     assert "delete_selected" not in admin_client.get(changelist).content.decode()
     response = admin_client.post(
         changelist, {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"}
@@ -356,7 +349,7 @@ def test_member_budget_edit_applies_to_the_members_wallet(admin_client, spend, b
 def test_member_quota_admin_add_applies_the_budget(admin_client, spend, alice):
     alice_m = membership(alice, spend)
     response = admin_client.post(
-        reverse("admin:accounts_memberquota_add"),
+        reverse("admin:quotas_memberquota_add"),
         {"membership": alice_m.pk, "budget_usd": "0.75", "allowed_providers": "[]", "allowed_models": "[]"},
     )
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -401,7 +394,7 @@ def test_member_override_must_be_stricter(admin_client, acme, bob, field, value,
 
     # The same through the MemberQuota admin.
     response = admin_client.post(
-        reverse("admin:accounts_memberquota_add"),
+        reverse("admin:quotas_memberquota_add"),
         {
             "membership": membership(bob, acme).pk,
             "allowed_providers": "[]",
@@ -447,7 +440,7 @@ def test_quota_lists_must_name_catalog_entries(admin_client, acme):
 
 
 def test_price_override_key_must_be_in_the_catalog(admin_client):
-    url = reverse("admin:accounts_priceoverride_add")
+    url = reverse("admin:quotas_priceoverride_add")
     response = admin_client.post(url, {"key": "simulator:nope:t2v:second:*", "usd": "0.02"})
     assert response.status_code == 200
     assert "key" in response.context["adminform"].form.errors
@@ -459,9 +452,9 @@ def test_price_override_key_must_be_in_the_catalog(admin_client):
     assert override.usd == Decimal("0.02")
     assert LogEntry.objects.filter(object_id=str(override.pk), action_flag=1).exists()
 
-    listing = admin_client.get(reverse("admin:accounts_priceoverride_changelist")).content.decode()
+    listing = admin_client.get(reverse("admin:quotas_priceoverride_changelist")).content.decode()
     assert "$0.01" in listing and "+100%" in listing  # the catalog default next to the override
-    change = admin_client.get(reverse("admin:accounts_priceoverride_change", args=[override.pk]))
+    change = admin_client.get(reverse("admin:quotas_priceoverride_change", args=[override.pk]))
     assert "Catalog default" in change.content.decode()
 
 
@@ -469,14 +462,12 @@ def test_price_table_lists_every_catalog_key(admin_client):
     from providers import catalog
 
     PriceOverride.objects.create(key="simulator:wan-sim:t2i:image", usd=Decimal("0.05"))
-    page = admin_client.get(reverse("admin:accounts_priceoverride_table")).content.decode()
+    page = admin_client.get(reverse("admin:quotas_priceoverride_table")).content.decode()
     for key in catalog.default_prices():
         assert f"<code>{key}</code>" in page
     assert "<strong>$0.05</strong>" in page
     # The add page takes a key from the table's link.
-    add = admin_client.get(
-        reverse("admin:accounts_priceoverride_add"), {"key": "simulator:wan-sim:t2v:image"}
-    )
+    add = admin_client.get(reverse("admin:quotas_priceoverride_add"), {"key": "simulator:wan-sim:t2v:image"})
     assert 'value="simulator:wan-sim:t2v:image" selected' in add.content.decode()
 
 
@@ -484,7 +475,7 @@ def test_an_override_changes_the_estimate_of_new_jobs(admin_client, acme, bob, a
     from generations import services
 
     key = "simulator:wan-sim:t2v:second:*"
-    admin_client.post(reverse("admin:accounts_priceoverride_add"), {"key": key, "usd": "0.05"})
+    admin_client.post(reverse("admin:quotas_priceoverride_add"), {"key": key, "usd": "0.05"})
     job = services.job_create(
         membership=membership(bob, acme),
         project=acme_project,

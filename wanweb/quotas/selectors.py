@@ -1,6 +1,7 @@
-"""Reads behind the usage pages: what a team (and each member) spent and holds, from the ledger.
+"""Reads about money: quotas and periods, the limits that apply to a member, and the usage pages'
+figures, all from the ledger and the wallets. Nothing here writes.
 
-Every figure is a sum over `LedgerEntry` rows, so the page can be checked against the ledger:
+Every usage figure is a sum over `LedgerEntry` rows, so the page can be checked against the ledger:
 
 - spent (gross) = the period's SETTLE entries: what jobs really cost;
 - spent (counted) = gross + the period's RESET entries (negative): what counts against a budget,
@@ -16,7 +17,6 @@ Entries without a job (top-ups, budget changes, resets, jobs since deleted) go b
 
 from __future__ import annotations
 
-import math
 import re
 import zoneinfo
 from collections import defaultdict
@@ -26,59 +26,188 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDay, TruncHour
 from django.http import Http404
 from django.utils import timezone
 
-from wanweb.accounts.models import (
+from wanweb.accounts.models import Membership, Team, zone_or_utc
+from wanweb.quotas.charts import Chart, spend_chart
+from wanweb.quotas.models import (
     LedgerEntry,
     LedgerKind,
     MemberQuota,
-    Membership,
     Period,
-    Team,
+    PriceOverride,
     TeamQuota,
     Wallet,
 )
-from wanweb.accounts.quotas import ZERO, period_bounds
+from wanweb.quotas.money import ZERO, format_usd
 
-SUB_CENT = Decimal("0.0001")
+# ---------------------------------------------------------------------------------------------
+# Periods
+# ---------------------------------------------------------------------------------------------
+
+EPOCH = datetime(2000, 1, 1, tzinfo=zoneinfo.ZoneInfo("UTC"))
+
+
+def period_bounds(period: str, tz_name: str, now: datetime | None = None) -> tuple[datetime, datetime | None]:
+    """The current period's start and end, at midnight in the team's time zone."""
+    now = now or timezone.now()
+    tz = zone_or_utc(tz_name)
+    local = now.astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == Period.DAILY:
+        start, end = midnight, midnight + timedelta(days=1)
+    elif period == Period.WEEKLY:
+        start = midnight - timedelta(days=midnight.weekday())
+        end = start + timedelta(days=7)
+    elif period == Period.MONTHLY:
+        start = midnight.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+    else:
+        return EPOCH, None
+    # Re-localise: across a DST change the naive arithmetic above keeps wall-clock midnight.
+    start = start.replace(tzinfo=None).replace(tzinfo=tz)
+    end = end.replace(tzinfo=None).replace(tzinfo=tz)
+    return start, end
+
+
+def team_quota(team: Team) -> TeamQuota:
+    """The team's quota, or an unsaved unlimited default (monthly, no budget): reading never creates."""
+    # A query, not `team.quota`: the reverse accessor caches, and a long-lived Team would keep
+    # reading limits an admin has since changed.
+    return TeamQuota.objects.filter(team=team).first() or TeamQuota(team=team)
+
+
+def member_quota(membership: Membership) -> MemberQuota | None:
+    """The member's own limits within the team, if an admin set any."""
+    return MemberQuota.objects.filter(membership=membership).first()
+
+
+def wallet_of_current_period(
+    *, team: Team, membership: Membership | None, now: datetime | None = None
+) -> Wallet:
+    """This period's wallet of the team (membership None) or of one member.
+
+    An unsaved one, carrying the budget it would open with, when none exists yet: pages and the
+    admin read it, `services.wallet_current` saves it.
+    """
+    quota = team_quota(team)
+    start, end = period_bounds(quota.period, team.time_zone, now)
+    wallet = Wallet.objects.filter(team=team, membership=membership, period_start=start).first()
+    if wallet is not None:
+        return wallet
+    if membership is None:
+        granted = quota.budget_usd
+    else:
+        own = member_quota(membership)
+        granted = own.budget_usd if own else None
+    return Wallet(
+        team=team,
+        membership=membership,
+        period_start=start,
+        period_end=end,
+        granted=granted,
+        available=granted or ZERO,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Limits:
+    """The limits that apply to one member: the team's, made stricter by the member's own."""
+
+    max_concurrent_team: int | None
+    max_concurrent_member: int | None
+    per_hour_team: int | None
+    per_hour_member: int | None
+    providers: set[str] | None
+    models: set[str] | None
+    max_video_seconds: int | None
+    frozen: bool
+
+
+def _stricter(a, b):
+    values = [v for v in (a, b) if v is not None]
+    return min(values) if values else None
+
+
+def _allowed(a: list, b: list) -> set[str] | None:
+    sets = [set(x) for x in (a, b) if x]
+    if not sets:
+        return None
+    return set.intersection(*sets)
+
+
+def limits_for(membership: Membership) -> Limits:
+    team_q = team_quota(membership.team)
+    m = member_quota(membership) or MemberQuota()
+    return Limits(
+        max_concurrent_team=team_q.max_concurrent_jobs,
+        max_concurrent_member=_stricter(team_q.max_concurrent_jobs, m.max_concurrent_jobs),
+        per_hour_team=team_q.max_jobs_per_hour,
+        per_hour_member=_stricter(team_q.max_jobs_per_hour, m.max_jobs_per_hour),
+        providers=_allowed(team_q.allowed_providers, m.allowed_providers),
+        models=_allowed(team_q.allowed_models, m.allowed_models),
+        max_video_seconds=_stricter(team_q.max_video_seconds, m.max_video_seconds),
+        frozen=team_q.frozen,
+    )
+
+
+# The limits an admin can set, by kind: numbers (at most the team's) and lists (a subset of the team's).
+LIMIT_FIELDS = ["budget_usd", "max_concurrent_jobs", "max_jobs_per_hour", "max_video_seconds"]
+LIST_FIELDS = {"allowed_providers": "providers", "allowed_models": "models"}
+
+
+def member_quotas_looser_than_team(team: Team) -> list[str]:
+    """Members whose override is no longer stricter than the team's limits (after a team edit)."""
+    team_q = team_quota(team)
+    found = []
+    for member_q in MemberQuota.objects.filter(membership__team=team).select_related("membership__user"):
+        for field in LIMIT_FIELDS:
+            mine, theirs = getattr(member_q, field), getattr(team_q, field)
+            if mine is not None and theirs is not None and mine > theirs:
+                found.append(f"{member_q.membership.user} ({TeamQuota._meta.get_field(field).verbose_name})")
+        for field in LIST_FIELDS:
+            theirs = set(getattr(team_q, field) or [])
+            if theirs and set(getattr(member_q, field) or []) - theirs:
+                found.append(f"{member_q.membership.user} ({field.replace('_', ' ')})")
+    return found
+
+
+def team_limits_summary(team: Team) -> str:
+    """One line of the team's limits, for the admin's member pages."""
+    team_q = team_quota(team)
+    if team_q.pk is None:
+        return "no limits"
+    parts = [
+        f"budget {format_usd(team_q.budget_usd)} {team_q.get_period_display().lower()}"
+        if team_q.budget_usd is not None
+        else "no budget",
+        f"{team_q.max_concurrent_jobs} jobs at once" if team_q.max_concurrent_jobs else "",
+        f"{team_q.max_jobs_per_hour} jobs/h" if team_q.max_jobs_per_hour else "",
+        f"videos ≤ {team_q.max_video_seconds} s" if team_q.max_video_seconds else "",
+        f"providers {', '.join(team_q.allowed_providers)}" if team_q.allowed_providers else "",
+        f"models {', '.join(team_q.allowed_models)}" if team_q.allowed_models else "",
+        "FROZEN" if team_q.frozen else "",
+    ]
+    return "; ".join(p for p in parts if p)
+
+
+def price_overrides() -> dict[str, Decimal]:
+    """The admins' prices by catalog price key (what estimates use instead of the defaults)."""
+    return dict(PriceOverride.objects.values_list("key", "usd"))
+
+
 # Without a soft budget, warn once this share of the budget is used or reserved.
 DEFAULT_WARN_SHARE = Decimal("0.8")
 
 
-def usd(value: Decimal | None) -> str:
-    """$8.12; sub-cent amounts keep their digits ($0.0125), so shown figures add up exactly."""
-    if value is None:
-        return "—"
-    value = Decimal(value).quantize(SUB_CENT)
-    text = f"{abs(value):,.4f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    text = f"{whole}.{frac.ljust(2, '0')}"
-    return f"−${text}" if value < 0 else f"${text}"
-
-
-class _Usd:
-    """`{{ totals.usd.spent }}`: any Decimal field of the wrapped figures, formatted."""
-
-    def __init__(self, figures) -> None:
-        self._figures = figures
-
-    def __getitem__(self, name: str) -> str:
-        return usd(getattr(self._figures, name))
-
-    __getattr__ = __getitem__
-
-
-def _tz(team: Team) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(team.time_zone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
 # ---------------------------------------------------------------------------------------------
-# Periods
+# Usage periods: the current one and every earlier one with a wallet
 # ---------------------------------------------------------------------------------------------
 
 
@@ -149,15 +278,10 @@ class UsagePeriod:
         return f"{local.day} {local:%b %H:%M} {self.tz.key}"
 
 
-def _quota(team: Team) -> TeamQuota:
-    # Read-only: a GET never creates the quota row (quotas.team_quota does).
-    return TeamQuota.objects.filter(team=team).first() or TeamQuota(team=team)
-
-
 def usage_periods(*, team: Team, now: datetime | None = None) -> list[UsagePeriod]:
     """The team's current period and every earlier one it has a wallet for, newest first."""
-    tz = _tz(team)
-    start, end = period_bounds(_quota(team).period, team.time_zone, now)
+    tz = team.zoneinfo
+    start, end = period_bounds(team_quota(team).period, team.time_zone, now)
     periods = {start: UsagePeriod(start=start, end=end, tz=tz, is_current=True)}
     for p_start, p_end in Wallet.objects.filter(team=team, membership__isnull=True).values_list(
         "period_start", "period_end"
@@ -261,10 +385,6 @@ class Figures:
     def soft_pct(self) -> float | None:
         return self._pct(self.soft_budget) if self.soft_budget is not None and self.budget else None
 
-    @property
-    def usd(self) -> _Usd:
-        return _Usd(self)
-
 
 @dataclass
 class BreakdownRow:
@@ -280,76 +400,6 @@ class MemberRow:
     membership: Membership
     figures: Figures
     share_pct: float = 0.0
-
-
-# The chart's SVG is as wide as its card (x in %) and a fixed height (y in px), so its text
-# never scales with the screen.
-PLOT_TOP, PLOT_BOTTOM = 22.0, 190.0
-PLOT_HEIGHT = PLOT_BOTTOM - PLOT_TOP
-
-
-@dataclass
-class ChartBar:
-    label: str  # axis label, '' when skipped to avoid crowding
-    title: str  # the full bucket name for the tooltip
-    value: Decimal
-    x_pct: float
-    width_pct: float
-    height_pct: float
-    is_future: bool
-    is_max: bool = False
-
-    @property
-    def center_pct(self) -> float:
-        return self.x_pct + self.width_pct / 2
-
-    @property
-    def h_px(self) -> float:
-        if not self.value:
-            return 0.0
-        return max(2.0, self.height_pct / 100 * PLOT_HEIGHT)  # the smallest spend stays visible
-
-    @property
-    def y_px(self) -> float:
-        return PLOT_BOTTOM - self.h_px
-
-    @property
-    def value_usd(self) -> str:
-        return usd(self.value)
-
-
-@dataclass
-class Chart:
-    bars: list[ChartBar]
-    ticks: list[tuple[float, str]]  # (y px, label)
-    total: Decimal
-    unit: str  # day | hour
-    caption: str
-
-    plot_top: float = PLOT_TOP
-    plot_bottom: float = PLOT_BOTTOM
-    plot_height: float = PLOT_HEIGHT
-    height: int = int(PLOT_BOTTOM) + 28  # room for the day labels
-
-    @property
-    def total_usd(self) -> str:
-        return usd(self.total)
-
-    @property
-    def nonzero(self) -> list[ChartBar]:
-        return [b for b in self.bars if b.value]
-
-    @property
-    def peak(self) -> ChartBar | None:
-        return next((b for b in self.bars if b.is_max), None)
-
-    @property
-    def description(self) -> str:
-        peak = self.peak
-        text = f"{self.caption}. Total {usd(self.total)}."
-        if peak is not None:
-            text += f" Highest: {usd(peak.value)} on {peak.title}."
-        return text
 
 
 @dataclass
@@ -425,7 +475,7 @@ def usage_for_team(
             "membership__user"
         )
     }
-    quota = _quota(team)
+    quota = team_quota(team)
 
     # Team totals in one aggregate over the period.
     sums = entries.aggregate(
@@ -502,114 +552,6 @@ def _provider_label(kind: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The spend chart
-# ---------------------------------------------------------------------------------------------
-
-
-def _nice_step(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 x 10^n at or above `value`: gridlines at round amounts."""
-    if value <= 0:
-        return 0.25
-    exponent = math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        candidate = step * 10**exponent
-        if candidate >= value * (1 - 1e-9):
-            return candidate
-    return 10.0 ** (exponent + 1)  # pragma: no cover
-
-
-def spend_chart(
-    *, entries: QuerySet[LedgerEntry], period: UsagePeriod, now: datetime | None = None, max_days: int = 31
-) -> Chart:
-    """Gross spend per day (per hour for a daily period) in the team's time zone."""
-    now = now or timezone.now()
-    tz = period.tz
-    settled = entries.filter(kind=LedgerKind.SETTLE)
-    hourly = period.kind == Period.DAILY
-    trunc = TruncHour("created_at", tzinfo=tz) if hourly else TruncDay("created_at", tzinfo=tz)
-    raw = settled.annotate(bucket=trunc).values("bucket").annotate(total=Sum("amount")).order_by("bucket")
-    first = period.start.astimezone(tz)
-    if hourly:
-        buckets = [first + timedelta(hours=h) for h in range(24)]
-        buckets = [b.astimezone(tz) for b in buckets]
-    else:
-        first_day = first.date()
-        last_day = period.last_day or now.astimezone(tz).date()
-        if period.end is None:
-            first_day = max(first_day, last_day - timedelta(days=max_days - 1))
-        days = (last_day - first_day).days + 1
-        buckets = [first_day + timedelta(days=d) for d in range(days)]
-
-    def key_of(moment) -> object:
-        local = moment.astimezone(tz) if isinstance(moment, datetime) else moment
-        return (
-            (local.date(), local.hour) if hourly else (local.date() if isinstance(local, datetime) else local)
-        )
-
-    keys = [key_of(b) for b in buckets]
-    values: dict = {k: ZERO for k in keys}
-    for row in raw:
-        if row["bucket"] is None:
-            continue
-        k = key_of(row["bucket"])
-        if k not in values:
-            if period.end is None and k < keys[0]:
-                continue  # a period that never resets shows its last `max_days` only
-            # A job reserved in this period may settle just after it: count it on the last bar.
-            k = keys[0] if k < keys[0] else keys[-1]
-        values[k] += row["total"] or ZERO
-    total = sum(values.values(), ZERO)
-
-    peak_value = max(values.values(), default=ZERO)
-    # Three or four gridlines at round amounts ($0.50, $1.00, ...), the top one at or above the peak.
-    step = _nice_step(float(peak_value) / 4)
-    ceiling = step * max(1, math.ceil(float(peak_value) / step - 1e-9))
-    n = len(keys)
-    slot = 100.0 / n
-    label_every = 1 if n <= 8 else (3 if hourly else math.ceil(n / 8))
-    now_key = key_of(now.astimezone(tz))
-    bars = []
-    for i, (bucket, k) in enumerate(zip(buckets, keys, strict=True)):
-        value = values[k]
-        if hourly:
-            title = f"{bucket:%H}:00–{(bucket + timedelta(hours=1)):%H}:00"
-            label = f"{bucket:%H}" if i % label_every == 0 else ""
-        else:
-            title = f"{bucket:%a} {bucket.day} {bucket:%b}"
-            label = (f"{bucket:%a}" if n <= 7 else str(bucket.day)) if i % label_every == 0 else ""
-        bars.append(
-            ChartBar(
-                label=label,
-                title=title,
-                value=value,
-                x_pct=i * slot + slot * 0.15,
-                width_pct=slot * 0.7,
-                height_pct=float(value) / ceiling * 100 if value else 0.0,
-                is_future=k > now_key,
-                is_max=bool(value) and value == peak_value,
-            )
-        )
-    # Only one peak label.
-    seen = False
-    for bar in bars:
-        if bar.is_max:
-            bar.is_max, seen = not seen, True
-    count = round(ceiling / step)
-    ticks = [
-        (PLOT_BOTTOM - i / count * PLOT_HEIGHT, usd(Decimal(str(round(step * i, 4)))))
-        for i in range(1, count + 1)
-    ]
-    unit = "hour" if hourly else "day"
-    if hourly:
-        caption = f"Spend per hour on {period.range_label}"
-    elif period.end is None:
-        caption = f"Spend per day, last {n} days"
-    else:
-        caption = f"Spend per day, {period.range_label}"
-    return Chart(bars=bars, ticks=ticks, total=total, unit=unit, caption=caption)
-
-
-# ---------------------------------------------------------------------------------------------
 # CSV export
 # ---------------------------------------------------------------------------------------------
 
@@ -676,16 +618,16 @@ def budget_banners(*, membership: Membership, now: datetime | None = None) -> li
     Uses the wallet rows (which the ledger reconciles with) and writes nothing.
     """
     team = membership.team
-    quota = _quota(team)
+    quota = team_quota(team)
     start, end = period_bounds(quota.period, team.time_zone, now)
-    period = UsagePeriod(start=start, end=end, tz=_tz(team), is_current=True)
+    period = UsagePeriod(start=start, end=end, tz=team.zoneinfo, is_current=True)
     wallets = {
         w.membership_id: w
         for w in Wallet.objects.filter(
             Q(membership__isnull=True) | Q(membership=membership), team=team, period_start=start
         )
     }
-    member_q = MemberQuota.objects.filter(membership=membership).first()
+    member_q = member_quota(membership)
     banners = []
     for who, wallet, soft in (
         ("team", wallets.get(None), quota.soft_budget_usd),
@@ -708,11 +650,11 @@ def _banner(*, who: str, team: Team, period: UsagePeriod, figures: Figures, wall
     where = "" if who == "team" else f" in {team.name}"
     adjective = f"{period.adjective} " if period.adjective else ""
     if figures.budget is not None:
-        message = f"{subject} {has} used {usd(figures.used)} of {their} {usd(figures.budget)} {adjective}budget{where}"
+        message = f"{subject} {has} used {format_usd(figures.used)} of {their} {format_usd(figures.budget)} {adjective}budget{where}"
     else:
         message = (
-            f"{subject} {has} used {usd(figures.used)}{where} this period, "
-            f"above {their} {usd(figures.soft_budget)} soft budget"
+            f"{subject} {has} used {format_usd(figures.used)}{where} this period, "
+            f"above {their} {format_usd(figures.soft_budget)} soft budget"
         )
     message += f"; it resets {period.resets_label}." if period.resets_label else "; it does not reset."
     exhausted = figures.budget is not None and figures.used >= figures.budget
@@ -721,16 +663,3 @@ def _banner(*, who: str, team: Team, period: UsagePeriod, figures: Figures, wall
         message=message,
         key=f"{wallet.pk}-{period.key}",
     )
-
-
-def budget_banner_context(request) -> dict:
-    """Context processor: `budget_banners`, computed only when a template reads it."""
-    if not getattr(request, "user", None) or not request.user.is_authenticated:
-        return {}
-    from django.utils.functional import SimpleLazyObject
-
-    def compute() -> list[BudgetBanner]:
-        membership = getattr(request, "membership", None)
-        return budget_banners(membership=membership) if membership else []
-
-    return {"budget_banners": SimpleLazyObject(compute)}

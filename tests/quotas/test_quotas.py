@@ -21,22 +21,22 @@ from generations.assets import UploadedInput
 from generations.models import Asset, Job, JobStatus
 from providers import media
 from tests.factories import JobFactory, MembershipFactory, UserFactory, make_png
-from wanweb.accounts import quotas
-from wanweb.accounts.models import (
+from wanweb.accounts.models import Membership, Role, Team
+from wanweb.quotas import selectors as quota_selectors
+from wanweb.quotas import services as quotas
+from wanweb.quotas.models import (
     Hold,
     HoldStatus,
     LedgerEntry,
     LedgerKind,
     MemberQuota,
-    Membership,
     Period,
     PriceOverride,
-    Role,
-    Team,
     TeamQuota,
     Wallet,
 )
-from wanweb.accounts.quotas import QuotaExceeded, limits_for, period_bounds
+from wanweb.quotas.selectors import limits_for, period_bounds
+from wanweb.quotas.services import QuotaExceeded
 
 UTC = zoneinfo.ZoneInfo("UTC")
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -256,7 +256,7 @@ def test_the_moment_of_local_midnight_already_belongs_to_the_new_period():
 def test_a_period_of_none_never_ends():
     start, end = period_bounds(Period.NONE, "Europe/Berlin", datetime(2031, 7, 4, tzinfo=UTC))
     assert end is None
-    assert start == quotas.EPOCH
+    assert start == quota_selectors.EPOCH
 
 
 def test_an_unknown_time_zone_falls_back_to_utc():

@@ -9,31 +9,20 @@ duplicate failure event or a racing cancel refunds once.
 
 from __future__ import annotations
 
-import zoneinfo
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from wanweb.accounts.models import (
-    Hold,
-    HoldStatus,
-    LedgerEntry,
-    LedgerKind,
-    MemberQuota,
-    Membership,
-    Period,
-    PriceOverride,
-    Team,
-    TeamQuota,
-    Wallet,
-)
-
-ZERO = Decimal("0")
+from wanweb.accounts.models import Membership, Team
+from wanweb.quotas import selectors
+from wanweb.quotas.models import Hold, HoldStatus, LedgerEntry, LedgerKind, MemberQuota, TeamQuota, Wallet
+from wanweb.quotas.money import ZERO, format_usd
+from wanweb.quotas.selectors import Limits
 
 
 def money(expression):
@@ -55,133 +44,25 @@ class QuotaExceeded(Exception):
         self.resets_at = resets_at
 
 
-# ---------------------------------------------------------------------------------------------
-# Periods
-# ---------------------------------------------------------------------------------------------
-
-EPOCH = datetime(2000, 1, 1, tzinfo=zoneinfo.ZoneInfo("UTC"))
-
-
-def period_bounds(period: str, tz_name: str, now: datetime | None = None) -> tuple[datetime, datetime | None]:
-    """The current period's start and end, at midnight in the team's time zone."""
-    now = now or timezone.now()
-    try:
-        tz = zoneinfo.ZoneInfo(tz_name or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        tz = zoneinfo.ZoneInfo("UTC")
-    local = now.astimezone(tz)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == Period.DAILY:
-        start, end = midnight, midnight + timedelta(days=1)
-    elif period == Period.WEEKLY:
-        start = midnight - timedelta(days=midnight.weekday())
-        end = start + timedelta(days=7)
-    elif period == Period.MONTHLY:
-        start = midnight.replace(day=1)
-        end = (start + timedelta(days=32)).replace(day=1)
-    else:
-        return EPOCH, None
-    # Re-localise: across a DST change the naive arithmetic above keeps wall-clock midnight.
-    start = start.replace(tzinfo=None).replace(tzinfo=tz)
-    end = end.replace(tzinfo=None).replace(tzinfo=tz)
-    return start, end
-
-
-def team_quota(team: Team) -> TeamQuota:
-    quota, _ = TeamQuota.objects.get_or_create(team=team)
-    return quota
-
-
-def _budget_for(team_q: TeamQuota, member_q: MemberQuota | None, *, member: bool) -> Decimal | None:
-    if not member:
-        return team_q.budget_usd
-    return member_q.budget_usd if member_q else None
-
-
 def wallet_current(*, team: Team, membership: Membership | None, now: datetime | None = None) -> Wallet:
     """This period's wallet of the team (membership None) or of one member, created on first use."""
-    quota = team_quota(team)
-    start, end = period_bounds(quota.period, team.time_zone, now)
-    member_q = MemberQuota.objects.filter(membership=membership).first() if membership else None
-    granted = _budget_for(quota, member_q, member=membership is not None)
+    wallet = selectors.wallet_of_current_period(team=team, membership=membership, now=now)
+    if wallet.pk is not None:
+        return wallet
     wallet, _ = Wallet.objects.get_or_create(
         team=team,
         membership=membership,
-        period_start=start,
-        defaults={"period_end": end, "granted": granted, "available": granted or ZERO},
+        period_start=wallet.period_start,
+        defaults={"period_end": wallet.period_end, "granted": wallet.granted, "available": wallet.available},
     )
     return wallet
-
-
-# ---------------------------------------------------------------------------------------------
-# Limits
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Limits:
-    """The limits that apply to one member: the team's, made stricter by the member's own."""
-
-    max_concurrent_team: int | None
-    max_concurrent_member: int | None
-    per_hour_team: int | None
-    per_hour_member: int | None
-    providers: set[str] | None
-    models: set[str] | None
-    max_video_seconds: int | None
-    frozen: bool
-
-
-def _stricter(a, b):
-    values = [v for v in (a, b) if v is not None]
-    return min(values) if values else None
-
-
-def _allowed(a: list, b: list) -> set[str] | None:
-    sets = [set(x) for x in (a, b) if x]
-    if not sets:
-        return None
-    return set.intersection(*sets)
-
-
-def limits_for(membership: Membership) -> Limits:
-    team_q = team_quota(membership.team)
-    member_q = MemberQuota.objects.filter(membership=membership).first()
-    m = member_q or MemberQuota()
-    return Limits(
-        max_concurrent_team=team_q.max_concurrent_jobs,
-        max_concurrent_member=_stricter(team_q.max_concurrent_jobs, m.max_concurrent_jobs),
-        per_hour_team=team_q.max_jobs_per_hour,
-        per_hour_member=_stricter(team_q.max_jobs_per_hour, m.max_jobs_per_hour),
-        providers=_allowed(team_q.allowed_providers, m.allowed_providers),
-        models=_allowed(team_q.allowed_models, m.allowed_models),
-        max_video_seconds=_stricter(team_q.max_video_seconds, m.max_video_seconds),
-        frozen=team_q.frozen,
-    )
 
 
 def _when(moment: datetime | None, team: Team) -> str:
     if moment is None:
         return "it does not reset; ask an admin to raise it"
-    tz = _team_tz(team)
+    tz = team.zoneinfo
     return f"it resets {moment.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
-
-
-def usd(amount: Decimal) -> str:
-    """$1.50, or $0.0050 when cents alone would hide what is there."""
-    amount = Decimal(amount)
-    return f"${amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else f"${amount:.4f}"
-
-
-def _team_tz(team: Team) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(team.time_zone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
-def price_overrides() -> dict[str, Decimal]:
-    return dict(PriceOverride.objects.values_list("key", "usd"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +79,7 @@ def quota_reserve(
     """
     now = now or timezone.now()
     team = membership.team
-    limits = limits_for(membership)
+    limits = selectors.limits_for(membership)
     if limits.frozen:
         raise QuotaExceeded("This team is frozen: no new jobs can start. Ask an owner.", limit="frozen")
     if limits.providers is not None and job.provider not in limits.providers:
@@ -274,7 +155,7 @@ def _check_counts(membership: Membership, job, limits: Limits, now: datetime) ->
             if window_start is not None:
                 oldest = queryset.order_by("created_at").values_list("created_at", flat=True).first()
                 resets = (oldest or now) + timedelta(hours=1)
-                tz = _team_tz(membership.team)
+                tz = membership.team.zoneinfo
                 when = f"a slot frees up at {resets.astimezone(tz):%H:%M} ({tz.key})"
             else:
                 resets, when = None, "a slot frees up when one of them finishes"
@@ -294,6 +175,8 @@ def _take(wallet: Wallet, cost: Decimal, *, what: str, team: Team) -> None:
     )
     if not taken:
         wallet.refresh_from_db()
+        # Padded sub-cents line the figures up: "budget of $0.0150 ... has $0.0050 left".
+        usd = partial(format_usd, pad_sub_cents=True)
         left = "is used up" if wallet.available <= 0 else f"has {usd(wallet.available)} left"
         raise QuotaExceeded(
             f"{what} of {usd(wallet.granted)} for this period {left}; this job needs {usd(cost)}; "
@@ -414,7 +297,7 @@ def wallet_set_budget(*, wallet: Wallet, budget: Decimal | None, actor=None) -> 
 
 def quota_budget_changed(*, team: Team, actor=None) -> None:
     """After an admin edits budgets: bring this period's wallets of the team in line."""
-    quota = team_quota(team)
+    quota = selectors.team_quota(team)
     team_wallet = wallet_current(team=team, membership=None)
     wallet_set_budget(wallet=team_wallet, budget=quota.budget_usd, actor=actor)
     budgets = dict(
@@ -470,3 +353,9 @@ def wallet_reset_period(*, team: Team, actor=None) -> None:
                 note="period reset"
                 + ("" if wallet.membership_id is None else f" for {wallet.membership.user}"),
             )
+
+
+def team_freeze(*, team: Team, frozen: bool) -> bool:
+    """Freeze (no new jobs start) or unfreeze a team; False when it already was."""
+    quota, _ = TeamQuota.objects.get_or_create(team=team)
+    return bool(TeamQuota.objects.filter(pk=quota.pk).exclude(frozen=frozen).update(frozen=frozen))
