@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from generations.models import Job, Project
+from generations.models import Job, Project, VendorCall
 
 
 @admin.register(Project)
@@ -54,3 +54,32 @@ class JobAdmin(admin.ModelAdmin):
     def ledger_link(self, job):
         url = reverse("admin:accounts_ledgerentry_changelist") + f"?job__id__exact={job.pk}"
         return format_html('<a href="{}">ledger entries of this job</a>', url)
+
+
+@admin.register(VendorCall)
+class VendorCallAdmin(admin.ModelAdmin):
+    """The HTTP log of vendor calls, read-only. Its text was redacted before it was stored."""
+
+    list_display = [
+        "created_at",
+        "job",
+        "operation",
+        "attempt",
+        "method",
+        "http_status",
+        "latency_ms",
+        "error",
+    ]
+    list_filter = ["operation", "http_status"]
+    search_fields = ["job__public_id", "url", "error"]
+    list_select_related = ["job"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -39,6 +39,7 @@ from providers.http import CallRecord, recording
 from wanweb.accounts.models import Membership
 from wanweb.quotas import selectors as quota_selectors
 from wanweb.quotas import services as quotas
+from wanweb.redaction import redact_text
 
 
 def _require_edit(membership: Membership) -> None:
@@ -131,7 +132,8 @@ def poll_countdown(attempt: int, retry_after: float | None = None) -> float:
 
 
 def _event(job: Job, status: str, message: str = "") -> None:
-    JobEvent.objects.create(job=job, status=status, message=message[:500])
+    # Event messages quote vendors (errors, ids): redacted like every other vendor text.
+    JobEvent.objects.create(job=job, status=status, message=redact_text(message, limit=500))
 
 
 def _log_calls(job: Job, operation: str, calls: Iterable[CallRecord]) -> None:
@@ -141,11 +143,11 @@ def _log_calls(job: Job, operation: str, calls: Iterable[CallRecord]) -> None:
             job=job,
             operation=operation,
             attempt=attempt + i + 1,
-            method=call.method,
-            url=call.url[:500],
+            method=call.method[:8],
+            url=redact_text(call.url, limit=500),
             http_status=call.status,
             latency_ms=call.latency_ms,
-            error=call.error[:500],
+            error=redact_text(call.error, limit=500),
         )
         for i, call in enumerate(calls)
     )
@@ -365,7 +367,11 @@ def job_apply_update(*, job: Job, update: Update) -> None:
             status = JobStatus.RUNNING  # never step back
         if status == job.status and update.progress == job.progress:
             return  # nothing visible changed: keep updated_at, so the gallery refresh stays empty
-        changes = {"status": status, "progress": update.progress, "vendor_status": update.vendor_status[:40]}
+        changes = {
+            "status": status,
+            "progress": update.progress,
+            "vendor_status": redact_text(update.vendor_status, limit=40),
+        }
         if status == JobStatus.RUNNING and job.started_at is None:
             changes["started_at"] = timezone.now()
         moved = _transition(job, from_statuses=[JobStatus.SUBMITTED, JobStatus.RUNNING], **changes)
@@ -395,7 +401,7 @@ def _accept_success(job: Job, update: Update) -> None:
     if update.seed is not None:
         extra["seed"] = update.seed
     if update.actual_prompt:
-        extra["actual_prompt"] = update.actual_prompt
+        extra["actual_prompt"] = redact_text(update.actual_prompt, limit=5000)
     if update.cost_usd is not None:
         extra["cost_final"] = update.cost_usd
     pending = [
@@ -461,10 +467,10 @@ def job_store_outputs(*, job_id: int) -> None:
                 job=job,
                 operation="download",
                 method="GET",
-                url=item["url"].split("?", 1)[0][:500],
+                url=redact_text(item["url"].split("?", 1)[0], limit=500),
                 http_status=exc.http_status,
                 latency_ms=int((timezone.now() - started).total_seconds() * 1000),
-                error=f"{exc.code}: {exc.message}"[:500],
+                error=redact_text(f"{exc.code}: {exc.message}", limit=500),
             )
             if exc.transient:
                 raise
@@ -474,7 +480,7 @@ def job_store_outputs(*, job_id: int) -> None:
             job=job,
             operation="download",
             method="GET",
-            url=item["url"].split("?", 1)[0][:500],
+            url=redact_text(item["url"].split("?", 1)[0], limit=500),
             http_status=200,
             latency_ms=int((timezone.now() - started).total_seconds() * 1000),
         )
@@ -499,7 +505,11 @@ def _finish_success(job: Job) -> None:
 
 
 def job_fail(*, job: Job, code: str, message: str) -> bool:
-    """Fail an active job with a typed code and a human message; True when this call failed it."""
+    """Fail an active job with a typed code and a human message; True when this call failed it.
+
+    The message is usually the vendor's words: secrets are redacted before it is stored.
+    """
+    message = redact_text(message, limit=2000)
     failed = _transition(
         job,
         from_statuses=ACTIVE_STATUSES,

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from providers.base import ErrorCode, ProviderError
+from providers.redact import redact
 
 USER_AGENT = "wanweb/0.1 (+https://github.com/wanweb)"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
@@ -101,9 +102,25 @@ def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Re
         raise ProviderError(
             f"{method} {loggable_url}: {exc.__class__.__name__}", code=ErrorCode.CONNECTION
         ) from exc
-    error = "" if response.status_code < 400 else response.text[:200]
+    error = ""
+    if response.status_code >= 400:
+        # Some vendors quote the key they were sent in a 401; we know which credential we sent.
+        error = redact(response.text[:2000], sent_credentials(kwargs.get("headers")), limit=200)
     _record(CallRecord(method, loggable_url, response.status_code, _ms(started), error))
     return response
+
+
+_CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+
+
+def sent_credentials(headers: Mapping[str, str] | None) -> list[str]:
+    """The secrets among request headers: `Bearer <key>` / `Key <key>` values and the bare keys."""
+    found = []
+    for name, value in (headers or {}).items():
+        if name.lower() in _CREDENTIAL_HEADERS and value:
+            found.append(value)
+            found.append(value.split(" ", 1)[-1])
+    return found
 
 
 def json_body(response: httpx.Response) -> Any:

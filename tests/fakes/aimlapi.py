@@ -39,6 +39,7 @@ VIDEO_FIELDS = {
 class FakeAimlapi:
     def __init__(self, *, api_key: str = "aiml-fake", queued_polls: int = 1, fail: bool = False) -> None:
         self.api_key = api_key
+        self.echo_auth: int | None = None  # see _auth
         self.queued_polls = queued_polls
         self.fail = fail
         self.server = FakeServer()
@@ -114,8 +115,13 @@ class FakeAimlapi:
         return 200, self.files[ext], {"Content-Type": "video/mp4" if ext == "mp4" else "image/png"}
 
     def _auth(self, request: FakeRequest, path: str) -> tuple | None:
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error(401, "This request requires a valid API key.", path)
+        # Like some real APIs, the refused credential is quoted back in the body; `echo_auth`
+        # (403 or 422) answers every authenticated call that way, right key or not.
+        sent = request.headers.get("authorization", "")
+        if self.echo_auth:
+            return _error(self.echo_auth, f"Request refused for Authorization: {sent}", path)
+        if sent != f"Bearer {self.api_key}":
+            return _error(401, f"This request requires a valid API key, not {sent}.", path)
         return None
 
 

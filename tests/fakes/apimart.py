@@ -38,6 +38,7 @@ class FakeApimart:
     outcome: str = "completed"  # or "failed" / "cancelled"
     tasks: dict[str, FakeTask] = field(default_factory=dict)
     fail_next: list[tuple] = field(default_factory=list)
+    echo_auth: int | None = None  # see _guard
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -49,10 +50,13 @@ class FakeApimart:
         def guarded(request: FakeRequest) -> tuple:
             if self.fail_next:
                 return self.fail_next.pop(0)
-            if request.headers.get("authorization") != f"Bearer {self.api_key}":
-                return 401, {
-                    "error": {"code": 401, "message": "Invalid API key", "type": "authentication_error"}
-                }
+            # Like some real APIs, the refused credential is quoted back in the body; `echo_auth`
+            # (403 or 422) answers every authenticated call that way, right key or not.
+            sent = request.headers.get("authorization", "")
+            if self.echo_auth or sent != f"Bearer {self.api_key}":
+                status = self.echo_auth or 401
+                message = f"Invalid API key: Authorization: {sent}"
+                return status, {"error": {"code": status, "message": message, "type": "authentication_error"}}
             return handler(request)
 
         return guarded

@@ -68,6 +68,7 @@ class FakeDashScope:
         self, *, api_key: str = "sk-fake", pending_polls: int = 1, fail_code: str | None = None
     ) -> None:
         self.api_key = api_key
+        self.echo_auth: int | None = None  # see _auth
         self.pending_polls = pending_polls
         self.fail_code = fail_code
         self.server = FakeServer()
@@ -175,8 +176,13 @@ class FakeDashScope:
     # -- helpers -------------------------------------------------------------------------------
 
     def _auth(self, request: FakeRequest) -> tuple | None:
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error(401, "InvalidApiKey", "Invalid API-key provided.")
+        # Like some real APIs, the refused credential is quoted back in the body; `echo_auth`
+        # (403 or 422) answers every authenticated call that way, right key or not.
+        sent = request.headers.get("authorization", "")
+        if self.echo_auth:
+            return _error(self.echo_auth, "InvalidParameter", f"header rejected: Authorization: {sent}")
+        if sent != f"Bearer {self.api_key}":
+            return _error(401, "InvalidApiKey", f"Invalid API-key provided: {sent}")
         return None
 
     def _advance(self, task: FakeTask) -> None:

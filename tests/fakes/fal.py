@@ -78,6 +78,8 @@ class FakeFal:
         self, *, api_key: str = API_KEY, steps: tuple[str, ...] = ("IN_QUEUE", "IN_PROGRESS")
     ) -> None:
         self.api_key = api_key
+        self.echo_auth: int | None = None  # see _unauthorized
+        self._last_auth = ""
         self.steps = steps  # the statuses answered before COMPLETED, one per status call
         self.server = FakeServer()
         self.signing_key = Ed25519PrivateKey.generate()
@@ -155,10 +157,18 @@ class FakeFal:
     # handlers -------------------------------------------------------------------------------------
 
     def _authorized(self, request: FakeRequest) -> bool:
-        return request.headers.get("authorization") == f"Key {self.api_key}"
+        self._last_auth = request.headers.get("authorization", "")
+        return self.echo_auth is None and self._last_auth == f"Key {self.api_key}"
 
     def _unauthorized(self) -> tuple:
-        return 401, {"detail": "Invalid key: authentication failed"}
+        # Like some real APIs, the refused credential is quoted back in the body; `echo_auth`
+        # (403 or 422) answers every authenticated call that way, right key or not.
+        quoted = f"Authorization: {self._last_auth}"
+        if self.echo_auth == 422:
+            return 422, {
+                "detail": [{"loc": ["header"], "msg": f"bad header {quoted}", "type": "value_error"}]
+            }
+        return self.echo_auth or 401, {"detail": f"Invalid key: authentication failed ({quoted})"}
 
     def _submit(self, request: FakeRequest) -> tuple:
         if not self._authorized(request):

@@ -47,6 +47,7 @@ class FakeLumenfall:
     videos: dict[str, FakeVideo] = field(default_factory=dict)
     edits: list[list[tuple[str, str | None, str | None, bytes]]] = field(default_factory=list)
     fail_next: list[tuple] = field(default_factory=list)
+    echo_auth: int | None = None  # see _guard
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -88,8 +89,12 @@ class FakeLumenfall:
         def guarded(request: FakeRequest) -> tuple:
             if self.fail_next:
                 return self.fail_next.pop(0)
-            if request.headers.get("authorization") != f"Bearer {self.api_key}":
-                return 401, _error("Invalid API key", "authentication_error", "AUTHENTICATION_FAILED")
+            # Like some real APIs, the refused credential is quoted back in the body; `echo_auth`
+            # (403 or 422) answers every authenticated call that way, right key or not.
+            sent = request.headers.get("authorization", "")
+            if self.echo_auth or sent != f"Bearer {self.api_key}":
+                message = f"Invalid API key (Authorization: {sent})"
+                return self.echo_auth or 401, _error(message, "authentication_error", "AUTHENTICATION_FAILED")
             return handler(request)
 
         return guarded

@@ -1,0 +1,108 @@
+"""The app's side of redaction: which secrets it holds, and a logging filter (shared/RELIABILITY.md §9).
+
+`providers.redact.redact()` does the work; this module supplies the secrets the app is
+configured with. Use `redact_text()` on anything a vendor said before it reaches a row, a page
+or a log line.
+
+Per-team vendor keys (stored encrypted, added by a later change) plug in with
+`register_secret_source(fn)`: `fn()` returns the plaintext keys currently in use. It is called
+for every redaction, including every log record, so it must be cheap (cache, never query per
+call).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from providers import registry
+from providers.redact import redact
+
+# Environment variables whose values are secrets: every vendor key (FAL_KEY, *_API_KEY), webhook
+# secrets, and the usual names of anything else secret (S3 keys, SENTRY_DSN, passwords).
+_SECRET_NAME = re.compile(r"(^|_)(API_KEY|KEY|SECRET|SECRET_KEY|TOKEN|PASSWORD|DSN)$")
+# URLs whose password part is a secret.
+_URL_NAMES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+
+_sources: list[Callable[[], Iterable[str]]] = []
+
+
+def register_secret_source(source: Callable[[], Iterable[str]]) -> None:
+    """Add a supplier of more secrets (per-team keys); it must be cheap, see the module docstring."""
+    if source not in _sources:
+        _sources.append(source)
+
+
+def unregister_secret_source(source: Callable[[], Iterable[str]]) -> None:
+    if source in _sources:
+        _sources.remove(source)
+
+
+def known_secrets() -> list[str]:
+    """Every secret the app is configured with: vendor keys, webhook secrets, SECRET_KEY, URL passwords."""
+    found: list[str] = []
+    names = {key_var for _, key_var, _, _ in registry.PROVIDERS.values() if key_var}
+    names.add("LUMENFALL_WEBHOOK_SECRET")
+    for name, value in os.environ.items():
+        if value and (name in names or _SECRET_NAME.search(name)):
+            found.append(value)
+    for name in _URL_NAMES:
+        try:
+            password = urlsplit(os.environ.get(name, "")).password
+        except ValueError:
+            password = None
+        if password:
+            found.append(password)
+    secret_key = getattr(settings, "SECRET_KEY", "")
+    if secret_key:
+        found.append(secret_key)
+    for source in list(_sources):
+        try:
+            found.extend(s for s in source() if s)
+        # A broken source must not take logging down with it (and logging here would recurse).
+        except Exception:  # noqa: S112
+            continue
+    return found
+
+
+def redact_text(text: object, *, limit: int | None = 500) -> str:
+    """`text` with every known secret and credential-shaped token replaced, capped at `limit` chars."""
+    return redact(text, known_secrets(), limit=limit)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every log record in place (message, arguments, traceback), before any handler formats it.
+
+    Installed on the handlers in settings.LOGGING and on Celery's own handlers (wanweb/celery.py).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_wanweb_redacted", False):
+            return True
+        secrets = known_secrets()
+        try:
+            message = record.getMessage()
+        except Exception:  # bad %-args: log what we have rather than lose the record
+            message = f"{record.msg} {record.args}"
+        record.msg = redact(message, secrets, limit=None)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets, limit=None)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, secrets, limit=None)
+        record._wanweb_redacted = True
+        return True
+
+
+def install_on(handlers: Iterable[logging.Handler]) -> None:
+    """Add the filter to handlers set up outside settings.LOGGING (Celery's worker logging)."""
+    for handler in handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
