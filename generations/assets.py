@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 
 from generations.models import Asset, AssetRole, Job
 from providers import media
-from providers.base import MediaInfo
+from providers.base import ErrorCode, MediaInfo, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +64,22 @@ def job_dir(job: Job) -> str:
     return f"jobs/{job.public_id}"
 
 
+def invalid_result(index: int, data: bytes) -> ProviderError:
+    found = media.sniff_content_type(data) or "not a media file"
+    return ProviderError(
+        f"Output {index + 1} is {found}: only images, videos and audio of the accepted types are stored.",
+        code=ErrorCode.RESULT_INVALID,
+        transient=False,
+    )
+
+
 def asset_save_input(*, job: Job, upload: UploadedInput, index: int) -> Asset:
     """Store one input. Images are re-encoded (metadata stripped); every name is random."""
     data, content_type = upload.data, upload.info.content_type
     if upload.info.kind == "image":
         data, content_type = media.reencode_image(data)
+    if media.allowed_content_type(data) is None:
+        raise media.MediaError(f"Input {index + 1} is not a file type we store")
     name = _write(f"{job_dir(job)}/input-{secrets.token_hex(8)}.{_ext(content_type)}", data)
     return Asset.objects.create(
         job=job,
@@ -87,8 +98,15 @@ def asset_save_input(*, job: Job, upload: UploadedInput, index: int) -> Asset:
 
 
 def asset_save_output(*, job: Job, index: int, data: bytes, content_type: str = "") -> Asset:
-    """Store one output under its deterministic name, with a WebP thumbnail or a poster frame."""
-    sniffed = media.sniff_content_type(data) or content_type or "application/octet-stream"
+    """Store one output under its deterministic name, with a WebP thumbnail or a poster frame.
+
+    The type comes from the bytes, never from the vendor (`content_type`, the vendor's claim, is
+    ignored): anything outside the allow-list raises
+    ProviderError(result_invalid) and nothing is written.
+    """
+    sniffed = media.allowed_content_type(data)
+    if sniffed is None:
+        raise invalid_result(index, data)
     kind = media.kind_of(sniffed) or ("video" if job.makes_video else "image")
     base = f"{job_dir(job)}/output-{index}"
     name = _write(f"{base}.{_ext(sniffed)}", data)

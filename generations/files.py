@@ -7,9 +7,24 @@ private and every fetch still went through an access check first.
 
 from __future__ import annotations
 
+import posixpath
+import re
+
 from django.core import signing
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+
+from providers.media import ALLOWED_CONTENT_TYPES
+
+# A file response is never a document: no scripts, no plugins, no same-origin powers, even if a
+# browser were talked into rendering it (shared/RELIABILITY.md §9).
+FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
+
+
+def safe_filename(name: str, *, fallback: str = "file") -> str:
+    """A filename safe inside a quoted Content-Disposition: ASCII letters, digits, `._-` only."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", posixpath.basename(name or "")).strip("._")[:100]
+    return cleaned or fallback
 
 
 def _is_local(storage) -> bool:
@@ -27,11 +42,19 @@ def stored_file_response(
     download_name: str | None = None,
     cache_control: str = "private, max-age=3600",
 ) -> HttpResponse:
-    """The response for one FieldFile; Http404 when its file is missing."""
+    """The response for one FieldFile; Http404 when its file is missing.
+
+    Served inline only when `content_type` (sniffed when the file was stored) is on the allow-list;
+    anything else (a row from before the allow-list) goes out as an octet-stream attachment.
+    """
+    if content_type not in ALLOWED_CONTENT_TYPES:
+        content_type = "application/octet-stream"
+        download_name = download_name or posixpath.basename(field.name)
+    disposition = "attachment" if download_name else "inline"
+    filename = safe_filename(download_name or field.name)
+    content_disposition = f'{disposition}; filename="{filename}"'
     if not _is_local(field.storage):
-        parameters = {"ResponseContentType": content_type}
-        if download_name:
-            parameters["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+        parameters = {"ResponseContentType": content_type, "ResponseContentDisposition": content_disposition}
         try:
             url = field.storage.url(field.name, parameters=parameters)
         except TypeError:  # a storage whose url() takes no parameters
@@ -45,9 +68,9 @@ def stored_file_response(
     except FileNotFoundError:
         raise Http404("The file is gone") from None
     response = FileResponse(handle, content_type=content_type)
-    if download_name:
-        response["Content-Disposition"] = f'attachment; filename="{download_name}"'
+    response["Content-Disposition"] = content_disposition
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = FILE_CSP
     response["Cache-Control"] = cache_control
     return response
 

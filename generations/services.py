@@ -19,7 +19,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from generations.assets import UploadedInput, asset_save_input, asset_save_output, files_delete, job_dir
+from generations.assets import (
+    UploadedInput,
+    asset_save_input,
+    asset_save_output,
+    files_delete,
+    invalid_result,
+    job_dir,
+)
 from generations.files import input_url
 from generations.models import ACTIVE_STATUSES, AssetRole, Job, JobEvent, JobStatus, Project, VendorCall
 from generations.tasks import job_poll_task, job_store_outputs_task, job_submit_task, job_vendor_cancel_task
@@ -397,6 +404,13 @@ def _accept_success(job: Job, update: Update) -> None:
             job=job, code=ErrorCode.RESULT_MISSING, message="The vendor finished but returned no output."
         )
         return
+    for index, output in enumerate(update.outputs):
+        # Inline bytes (data URIs, b64_json) are checked here, before anything is claimed; URL
+        # outputs are checked by the downloader. The vendor's declared type is never trusted.
+        if output.data is not None and media.allowed_content_type(output.data) is None:
+            error = invalid_result(index, output.data)
+            job_fail(job=job, code=error.code, message=error.message)
+            return
     extra = {}
     if update.seed is not None:
         extra["seed"] = update.seed

@@ -92,6 +92,7 @@ class ErrorCode(enum.StrEnum):
     VENDOR_FAILED = "vendor_failed"  # the vendor ran the job and it failed: permanent
     RESULT_MISSING = "result_missing"  # succeeded but no output URL: permanent
     RESULT_EXPIRED = "result_expired"  # output URL answered 403/404: permanent
+    RESULT_INVALID = "result_invalid"  # output bytes are not a media type we store: permanent
     DOWNLOAD_REFUSED = "download_refused"  # SSRF guard, wrong scheme, wrong magic bytes: permanent
     TOO_LARGE = "too_large"  # byte cap: permanent
     CANCELED = "canceled"

@@ -28,7 +28,7 @@ import httpx
 
 from providers.base import ErrorCode, ProviderError
 from providers.http import USER_AGENT, parse_retry_after
-from providers.media import kind_of, sniff_content_type
+from providers.media import ALLOWED_CONTENT_TYPES, kind_of, sniff_content_type
 
 MAX_REDIRECTS = 3
 DEFAULT_MAX_BYTES = 500 * 1024 * 1024
@@ -216,14 +216,21 @@ def _status_error(response: httpx.Response, loggable: str) -> ProviderError:
 
 
 def _check_kind(content_type: str | None, expected_kind: str | None, loggable: str) -> None:
+    """Refuse bytes of a type we never store (RESULT_INVALID) or of another kind than expected."""
+    if content_type not in ALLOWED_CONTENT_TYPES:
+        found = content_type or "unrecognised bytes"
+        raise ProviderError(
+            f"{loggable} is {found}, not an image, video or audio file we accept",
+            code=ErrorCode.RESULT_INVALID,
+            transient=False,
+        )
     if expected_kind is None:
         return
     accepted = _ACCEPTED_KINDS.get(expected_kind)
     if accepted is None:
         raise ValueError(f"unknown expected_kind {expected_kind!r}")
-    if content_type is None or not (kind_of(content_type) in accepted or content_type in accepted):
-        found = content_type or "unrecognised bytes"
-        raise _refused(f"{loggable} should be {expected_kind} but its bytes are {found}")
+    if not (kind_of(content_type) in accepted or content_type in accepted):
+        raise _refused(f"{loggable} should be {expected_kind} but its bytes are {content_type}")
 
 
 def fetch(
@@ -323,4 +330,5 @@ def _get(
         raise ProviderError(f"{loggable} answered 200 with an empty body", code=ErrorCode.BAD_RESPONSE)
     content_type = sniff_content_type(data)
     _check_kind(content_type, expected_kind, loggable)
-    return Downloaded(data=data, content_type=content_type or "application/octet-stream", final_url=str(url))
+    assert content_type is not None  # _check_kind refused anything else
+    return Downloaded(data=data, content_type=content_type, final_url=str(url))

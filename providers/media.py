@@ -27,6 +27,24 @@ AV_FORMATS = {
     "audio/wav": ("wav", "wav"),
     "audio/ogg": ("ogg", "ogg"),
 }
+# The only types we store and serve, each decided by sniffing the bytes (shared/RELIABILITY.md §9):
+# what the app makes and takes. Anything else from a vendor (HTML, SVG, a PDF) is refused, so
+# vendor bytes are never served from our origin as something a browser would run.
+ALLOWED_CONTENT_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/gif",
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+        "audio/wav",
+        "audio/mpeg",
+        "audio/mp4",  # M4A
+        "audio/webm",
+    }
+)
 VIDEO_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "prores", "mjpeg"})
 AUDIO_CODECS = frozenset(
     {"aac", "mp3", "mp3float", "vorbis", "opus", "flac", "alac"}
@@ -82,6 +100,12 @@ def sniff_content_type(data: bytes) -> str | None:
         # ID3 tag, or an MPEG audio frame sync with layer bits set (layer III/II/I).
         return "audio/mpeg"
     return None
+
+
+def allowed_content_type(data: bytes) -> str | None:
+    """The sniffed content type of these bytes when it is one we store and serve, else None."""
+    content_type = sniff_content_type(data)
+    return content_type if content_type in ALLOWED_CONTENT_TYPES else None
 
 
 def kind_of(content_type: str | None) -> str | None:

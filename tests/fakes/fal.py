@@ -125,9 +125,17 @@ class FakeFal:
     # webhooks -------------------------------------------------------------------------------------
 
     def signed_webhook(
-        self, request_id: str, *, status: str = "OK", timestamp: float | None = None
+        self,
+        request_id: str,
+        *,
+        status: str = "OK",
+        timestamp: float | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> tuple[dict[str, str], bytes]:
-        """(headers, body) of the delivery fal would POST to the job's `fal_webhook` URL (§4)."""
+        """(headers, body) of the delivery fal would POST to the job's `fal_webhook` URL (§4).
+
+        `payload` replaces the result a successful delivery carries (a hostile but signed answer).
+        """
         job = self.jobs[request_id]
         delivery: dict[str, Any] = {
             "request_id": request_id,
@@ -135,7 +143,7 @@ class FakeFal:
             "status": status,
         }
         if status == "OK":
-            delivery["payload"] = self._output(job)
+            delivery["payload"] = payload if payload is not None else self._output(job)
         else:
             delivery["error"] = "Invalid status code: 422"
             delivery["payload"] = {

@@ -275,7 +275,11 @@ def test_it_refuses_bytes_that_are_not_the_expected_kind() -> None:
         server.route("GET", "/out.png", lambda req: (200, PNG))
         with pytest.raises(ProviderError) as excinfo:
             fetch(f"{server.url}/out.mp4", expected_kind="video", allow_private=True)
-        assert_refused(excinfo)
+        # Bytes of a type we never store at all (HTML): the result is invalid, whatever was expected.
+        assert excinfo.value.code == ErrorCode.RESULT_INVALID and excinfo.value.permanent
+        with pytest.raises(ProviderError) as excinfo:
+            fetch(f"{server.url}/out.mp4", allow_private=True)
+        assert excinfo.value.code == ErrorCode.RESULT_INVALID
         with pytest.raises(ProviderError) as excinfo:
             fetch(f"{server.url}/out.png", expected_kind="video", allow_private=True)
         assert_refused(excinfo)
