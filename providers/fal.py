@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,9 +47,18 @@ DEFAULT_JWKS_URL = "https://rest.alpha.fal.ai/.well-known/jwks.json"
 DATA_URI_MAX_BYTES = 1024 * 1024
 WEBHOOK_TOLERANCE_SECONDS = 300  # §4: reject |now - timestamp| > 300 s
 JWKS_TTL_SECONDS = 24 * 3600  # §4: cache JWKS at most 24 h
+# After this the cached keys are still used, but a refresh starts in the background
+# (stale-while-revalidate): a delivery never waits for a key fetch while we hold usable keys.
+JWKS_REFRESH_AFTER_SECONDS = 3600
 # A delivery that fails verification triggers one JWKS refetch (a key fal rotated in), but forged
 # deliveries must not turn us into a JWKS hammer: at most one forced refetch per minute.
 JWKS_MIN_REFRESH_SECONDS = 60
+JWKS_RETRY_SECONDS = 5  # after a failed fetch, deliveries get 503 at once for this long
+# A delivery waits at most this long for a fetch in flight, so a slow key endpoint cannot hold a
+# web worker; the fetch itself (one per process at a time, in a background thread) has its own
+# short timeouts.
+JWKS_WAIT_SECONDS = 1.0
+JWKS_TIMEOUT = httpx.Timeout(3.0, connect=2.0)
 MAX_MESSAGE_CHARS = 1000
 
 # The queue answers these status values (§3). FAILED/CANCELED appear only in a third-party schema; handled
@@ -613,8 +623,20 @@ def _invalid(message: str) -> ProviderError:
 
 # --- JWKS cache ------------------------------------------------------------------------------------
 
-# JWKS URL -> (fetched at, unix seconds; keys). In-process: each worker/web process fetches its own.
-_jwks_cache: dict[str, tuple[float, tuple[Ed25519PublicKey, ...]]] = {}
+
+@dataclass
+class _JwksEntry:
+    """What one process knows about one JWKS URL. Guarded by `_jwks_lock`."""
+
+    keys: tuple[Ed25519PublicKey, ...] = ()
+    fetched_at: float = 0.0  # unix seconds (the caller's clock) of the keys above
+    attempted_at: float | None = None  # when the last fetch started
+    error: ProviderError | None = None  # how the last fetch failed, if it did
+    inflight: threading.Event | None = None  # set when the fetch under way ends
+
+
+# JWKS URL -> entry. In-process: each worker/web process fetches its own, one fetch at a time.
+_jwks_cache: dict[str, _JwksEntry] = {}
 _jwks_lock = threading.Lock()
 
 
@@ -805,30 +827,83 @@ class FalClient:
         if abs(now - sent_at) > WEBHOOK_TOLERANCE_SECONDS:
             raise WebhookError("fal webhook timestamp outside the 5 minute window")
         message = webhook_message(request_id, user_id, timestamp, body)
-        fetched_at, keys = self._jwks(now)
+        keys = self._jwks(now)
         if _any_key_verifies(keys, signature, message):
             return request_id
         # fal may have rotated its keys since we cached them (§9): refetch once, then give up.
-        if now - fetched_at >= JWKS_MIN_REFRESH_SECONDS:
-            _, keys = self._jwks(now, refresh=True)
-            if _any_key_verifies(keys, signature, message):
-                return request_id
+        # Forged deliveries share that one refetch (at most one a minute, one in flight).
+        keys = self._jwks(now, rotated=True)
+        if _any_key_verifies(keys, signature, message):
+            return request_id
         raise WebhookError("fal webhook signature does not verify")
 
-    def _jwks(self, now: float, *, refresh: bool = False) -> tuple[float, tuple[Ed25519PublicKey, ...]]:
+    def _jwks(self, now: float, *, rotated: bool = False) -> tuple[Ed25519PublicKey, ...]:
+        """Usable keys: the cached ones, or those of a fetch that ends within JWKS_WAIT_SECONDS.
+
+        Raises ProviderError(transient) when there are none yet (the view answers 503). With
+        `rotated`, the caller's signature failed on the cached keys: a refetch may be due.
+        """
         with _jwks_lock:
-            cached = _jwks_cache.get(self.jwks_url)
-        if cached and not refresh and 0 <= now - cached[0] < JWKS_TTL_SECONDS:
-            return cached
-        keys = self._fetch_jwks()
+            entry = _jwks_cache.setdefault(self.jwks_url, _JwksEntry())
+            age = now - entry.fetched_at
+            usable = bool(entry.keys) and 0 <= age < JWKS_TTL_SECONDS
+            recently_tried = entry.attempted_at is not None and now - entry.attempted_at >= 0
+            if rotated:
+                # Only if the keys we hold are old enough, and no other delivery just asked.
+                due = not (recently_tried and now - entry.attempted_at < JWKS_MIN_REFRESH_SECONDS)
+                if not due:
+                    return entry.keys
+            elif usable:
+                if age >= JWKS_REFRESH_AFTER_SECONDS:
+                    self._start_fetch(entry, now)  # in the background; these keys still serve
+                return entry.keys
+            elif entry.error is not None and recently_tried and now - entry.attempted_at < JWKS_RETRY_SECONDS:
+                raise entry.error
+            done = self._start_fetch(entry, now)
+        done.wait(JWKS_WAIT_SECONDS)
         with _jwks_lock:
-            _jwks_cache[self.jwks_url] = (now, keys)
-        return now, keys
+            if entry.inflight is done:
+                raise ProviderError(
+                    "fal webhook keys: the key endpoint is slow; try again", code=ErrorCode.TIMEOUT
+                )
+            if entry.keys and 0 <= now - entry.fetched_at < JWKS_TTL_SECONDS:
+                return entry.keys
+            raise entry.error or ProviderError("fal webhook keys unavailable", code=ErrorCode.CONNECTION)
+
+    def _start_fetch(self, entry: _JwksEntry, now: float) -> threading.Event:
+        """The event of the fetch in flight for this URL, starting one if there is none (lock held)."""
+        if entry.inflight is not None:
+            return entry.inflight
+        done = threading.Event()
+        entry.inflight, entry.attempted_at = done, now
+
+        def run() -> None:
+            keys: tuple[Ed25519PublicKey, ...] = ()
+            error: ProviderError | None = None
+            try:
+                keys = self._fetch_jwks()
+            except ProviderError as exc:
+                error = exc
+            except Exception as exc:  # a thread must always release its waiters
+                error = ProviderError(
+                    f"fal webhook keys: {exc.__class__.__name__}", code=ErrorCode.CONNECTION
+                )
+            with _jwks_lock:
+                if keys:
+                    entry.keys, entry.fetched_at, entry.error = keys, now, None
+                else:
+                    entry.error = error
+                entry.inflight = None
+            done.set()
+
+        threading.Thread(target=run, name="fal-jwks", daemon=True).start()
+        return done
 
     def _fetch_jwks(self) -> tuple[Ed25519PublicKey, ...]:
         """fal's public keys; any failure is transient so the webhook view answers 5xx and fal retries."""
         try:
-            response = http.send(self._http, "GET", self.jwks_url)  # public: no key sent
+            # Public: no key sent. Short timeouts: deliveries wait for this (briefly) to verify.
+            response = http.send(self._http, "GET", self.jwks_url, timeout=JWKS_TIMEOUT)
             if not response.is_success:
                 raise error_from_response(response)
             keys = parse_jwks(http.json_body(response))

@@ -226,3 +226,51 @@ def test_the_view_needs_no_csrf_token(fake, running_job):
     response = _post(Client(enforce_csrf_checks=True), body, headers)
 
     assert response.status_code == 200
+
+
+def test_forged_deliveries_while_the_key_endpoint_is_slow_make_one_fetch_and_are_answered_at_once(
+    fake, running_job, monkeypatch
+):
+    """10 forged deliveries at once, the JWKS taking 20 s: one outbound fetch, no worker held."""
+    import threading
+
+    from django.test import Client
+
+    from tests.fakes.server import FakeServer
+
+    release = threading.Event()
+
+    def slow_jwks(request):
+        release.wait(20)
+        return 200, {"keys": []}
+
+    with FakeServer() as keys:
+        keys.route("GET", "/jwks.json", slow_jwks)
+        monkeypatch.setenv("FAL_JWKS_URL", f"{keys.url}/jwks.json")
+        with FakeFal() as impostor:
+            impostor.jobs[running_job.vendor_job_id] = fake.jobs[running_job.vendor_job_id]
+            forged = [impostor.signed_webhook(running_job.vendor_job_id) for _ in range(10)]
+        answers: list[tuple[int, float]] = []
+
+        def deliver(headers, body):
+            started = time.monotonic()
+            status = _post(Client(), body, headers).status_code
+            answers.append((status, time.monotonic() - started))
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=deliver, args=pair) for pair in forged]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        elapsed = time.monotonic() - started
+        fetches = len(keys.requests_to("GET", "/jwks.json"))
+        release.set()
+
+    assert len(answers) == 10
+    assert {status for status, _ in answers} == {503}  # no keys yet: fal is asked to retry later
+    assert max(seconds for _, seconds in answers) < fal.JWKS_WAIT_SECONDS + 1.5
+    assert elapsed < 5
+    assert fetches == 1
+    running_job.refresh_from_db()
+    assert running_job.status == JobStatus.RUNNING and not running_job.result

@@ -31,6 +31,7 @@ from providers.base import (
     WebhookError,
 )
 from providers.fal import FalClient
+from tests.conftest import wait_for
 from tests.providers.conftest import load_fixture
 
 QUEUE = "https://queue.fal.run"
@@ -1125,15 +1126,33 @@ def test_it_picks_up_a_rotated_key_by_refetching_the_jwks_once(client, respx_moc
     assert route.call_count == 2
 
 
-def test_it_caches_the_jwks_for_at_most_a_day(client, fal_key, jwks_route):
+def test_it_caches_the_jwks_refreshing_it_in_the_background_after_an_hour(client, fal_key, jwks_route):
     body = fixture_bytes("webhook_ok.json")
-    for now in (NOW, NOW + 3600, NOW + 23 * 3600):
+
+    def deliver(now: float) -> None:
         client.parse_webhook(headers=signed(fal_key, body, timestamp=now), body=body, now=now)
+
+    for now in (NOW, NOW + 60, NOW + 3599):
+        deliver(now)
     assert jwks_route.call_count == 1
 
-    day_later = NOW + 24 * 3600 + 1
-    client.parse_webhook(headers=signed(fal_key, body, timestamp=day_later), body=body, now=day_later)
+    deliver(NOW + 3600)  # verified with the cached keys at once; the refresh runs behind it
+    wait_for(lambda: jwks_route.call_count == 2, timeout=5)
+    deliver(NOW + 3600 + 1800)
     assert jwks_route.call_count == 2
+
+
+def test_keys_older_than_a_day_are_not_used_at_all(client, fal_key, respx_mock):
+    route = respx_mock.get(JWKS).mock(return_value=httpx.Response(200, json={"keys": [jwk(fal_key)]}))
+    body = fixture_bytes("webhook_ok.json")
+    client.parse_webhook(headers=signed(fal_key, body, timestamp=NOW), body=body, now=NOW)
+    route.mock(return_value=httpx.Response(503))
+
+    day_later = NOW + 24 * 3600 + 1
+    with pytest.raises(ProviderError) as excinfo:
+        client.parse_webhook(headers=signed(fal_key, body, timestamp=day_later), body=body, now=day_later)
+    assert excinfo.value.transient  # the view answers 503 and fal retries
+    assert route.call_count == 2
 
 
 def test_it_reads_the_jwks_url_from_the_environment(respx_mock, fal_key):
