@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -18,6 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from generations import gallery
 from generations.models import JobStatus, Project
 from providers.base import RequestValidationError
+from wanweb import params
 from wanweb.accounts.views import team_required
 from wanweb.htmx import wants_fragment
 
@@ -49,10 +49,8 @@ class GalleryFilterForm(forms.Form):
 
 
 def _safe_next(request, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return fallback
+    target = request.POST.get("next") or request.GET.get("next")
+    return params.safe_next(target, host=request.get_host(), fallback=fallback)
 
 
 # ---------------------------------------------------------------------------------------------

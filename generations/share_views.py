@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generations import selectors, sharing
 from generations.files import stored_file_response
+from wanweb import params
 from wanweb.accounts.views import team_required
 from wanweb.htmx import wants_fragment
 
@@ -221,7 +222,7 @@ def share_file(request, token, asset_id, variant: str = "file"):
     """One shared file (or its preview), the same way generations.views.asset_file serves the team's."""
     link = sharing.share_link_get_active(token=token)
     asset = sharing.shared_asset_get(link=link, public_id=asset_id)
-    download = request.GET.get("download") == "1"
+    download = params.get_flag(request.GET, "download")
     if download and not link.allow_downloads:
         raise Http404("Downloads are off for this link")
     field = asset.thumbnail if variant == "thumb" and asset.thumbnail else asset.file

@@ -4,11 +4,10 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
@@ -17,6 +16,7 @@ from generations.files import stored_file_response
 from generations.forms import GenerationForm, ProjectForm
 from providers import catalog
 from providers.base import RequestValidationError
+from wanweb import params
 from wanweb.accounts.views import team_required
 from wanweb.htmx import wants_fragment
 from wanweb.quotas.services import QuotaExceeded
@@ -26,7 +26,7 @@ from wanweb.quotas.services import QuotaExceeded
 @team_required
 def project_list(request):
     membership = request.membership
-    archived = request.GET.get("archived") == "1"
+    archived = params.get_flag(request.GET, "archived")
     context = {
         "membership": membership,
         "projects": selectors.project_list_for_team(team=membership.team, archived=archived),
@@ -108,9 +108,9 @@ def _project_page_context(project, membership, form) -> dict:
 
 
 def _remix_initial(request, project) -> dict | None:
-    remix_id = request.GET.get("remix")
+    remix_id = params.get_uuid(request.GET, "remix")
     if not remix_id:
-        return None
+        return None  # absent or not a job id: an empty form
     job, _ = selectors.job_get_for_user(user=request.user, public_id=remix_id)
     if job.project_id != project.pk:
         raise Http404("No such job in this project")
@@ -165,7 +165,7 @@ def project_edit(request, project_id):
 @team_required
 def project_archive(request, project_id):
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
-    archived = request.POST.get("archived", "1") == "1"
+    archived = params.get_flag(request.POST, "archived", default=True)
     services.project_set_archived(membership=membership, project=project, archived=archived)
     messages.success(request, f"“{project.name}” {'archived' if archived else 'restored'}.")
     if request.htmx:
@@ -282,7 +282,11 @@ def job_create(request, project_id):
 @team_required
 def gallery_page(request, project_id):
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
-    jobs, next_cursor = selectors.gallery_page(project=project, before=request.GET.get("before"))
+    before = params.get_uuid(request.GET, "before")
+    if before is None and request.GET.get("before"):
+        # Not a cursor we handed out: nothing to append (htmx swaps no 4xx body).
+        return HttpResponseBadRequest("before must be a job id")
+    jobs, next_cursor = selectors.gallery_page(project=project, before=before)
     context = {"project": project, "membership": membership, "jobs": jobs, "next_cursor": next_cursor}
     return render(request, "generations/project_detail.html#gallery-page", context)
 
@@ -299,7 +303,7 @@ def gallery_changes(request, project_id):
     and a new poller that stops itself when no job in the project is active.
     """
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
-    since = parse_datetime(request.GET.get("since", "")) or timezone.now()
+    since = params.get_datetime(request.GET, "since") or timezone.now()
     now = timezone.now()
     # Ask "is anything still running?" before reading the changes: a job that finishes in
     # between is then in the changes, never lost behind a poller that has stopped.
@@ -415,7 +419,7 @@ def asset_file(request, asset_id, variant: str = "file"):
     field = asset.thumbnail if variant == "thumb" and asset.thumbnail else asset.file
     content_type = "image/webp" if field is asset.thumbnail else asset.content_type
     download_name = None
-    if request.GET.get("download") == "1":
+    if params.get_flag(request.GET, "download"):
         ext = asset.file.name.rsplit(".", 1)[-1]
         download_name = f"wanweb-{asset.job.public_id}-{asset.index}.{ext}"
     return stored_file_response(field, content_type=content_type, download_name=download_name)
