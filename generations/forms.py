@@ -193,6 +193,14 @@ class GenerationForm(forms.Form):
             files = cleaned.get(field_name) or []
             if not isinstance(files, list):
                 files = [files]
+            # Before reading any of them: the count alone decides (a single-file field would
+            # otherwise quietly keep the last of several).
+            sent = len(self.files.getlist(field_name)) if hasattr(self.files, "getlist") else len(files)
+            if sent > slot.max_count:
+                self.add_error(
+                    field_name, f"{slot.label}: this model takes at most {slot.max_count} (got {sent})."
+                )
+                continue
             for upload in files:
                 limit = min(slot.max_bytes or MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES)
                 if upload.size > limit:
@@ -216,6 +224,14 @@ class GenerationForm(forms.Form):
                     continue
                 self.uploads.append(UploadedInput(slot=slot.name, data=data, filename=upload.name, info=info))
         return cleaned
+
+    def refuse_uploads(self, message: str, *, field_name: str | None = None) -> None:
+        """Show an upload refused by the request limits (wanweb/uploads.py) on its file field."""
+        self.is_valid()  # bound without files: collect the other fields' errors first
+        target = field_name if field_name in self.slot_names else (self.slot_names or [None])[0]
+        if target is not None:
+            self.errors.pop(target, None)  # "required" would only confuse: the files were sent
+        self.add_error(target, message)
 
     def params(self) -> dict:
         """The parameters the user set; empty ones are left to the catalog's defaults."""

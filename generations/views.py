@@ -20,6 +20,7 @@ from wanweb import params
 from wanweb.accounts.views import team_required
 from wanweb.htmx import wants_fragment
 from wanweb.quotas.services import QuotaExceeded
+from wanweb.uploads import upload_refusal
 
 
 @require_GET
@@ -233,9 +234,15 @@ def job_create(request, project_id):
     if not membership.can_edit:
         raise PermissionDenied
     providers = services.available_providers()
-    form = GenerationForm(request.POST, request.FILES, providers=providers)
+    refusal = upload_refusal(request)
+    if refusal is not None:
+        # Over the request's limits: none of the files is read or probed, the form says why.
+        form = GenerationForm(request.POST, None, providers=providers)
+        form.refuse_uploads(refusal.message, field_name=refusal.field_name)
+    else:
+        form = GenerationForm(request.POST, request.FILES, providers=providers)
     job = None
-    if form.is_valid():
+    if refusal is None and form.is_valid():
         try:
             job = services.job_create(
                 membership=membership,

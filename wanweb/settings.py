@@ -196,6 +196,18 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Upload limits, checked while the body is parsed (wanweb/uploads.py): files per request, their
+# total size, and the whole body (refused from its Content-Length before any of it is read).
+UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 10)
+UPLOAD_MAX_TOTAL_BYTES = env_int("UPLOAD_MAX_TOTAL_MB", 200) * 1024 * 1024
+UPLOAD_MAX_REQUEST_BYTES = UPLOAD_MAX_TOTAL_BYTES + DATA_UPLOAD_MAX_MEMORY_SIZE
+# Django's own count check is the backstop; ours speaks first with a form error.
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES + 1
+FILE_UPLOAD_HANDLERS = [
+    "wanweb.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 LOGGING = {
     "version": 1,
