@@ -73,28 +73,55 @@ def invalid_result(index: int, data: bytes) -> ProviderError:
     )
 
 
-def asset_save_input(*, job: Job, upload: UploadedInput, index: int) -> Asset:
-    """Store one input. Images are re-encoded (metadata stripped); every name is random."""
+@dataclass
+class StoredInput:
+    """An input file already re-encoded and written to storage, waiting for its Asset row."""
+
+    upload: UploadedInput
+    name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+
+def input_store_file(*, job_public_id, upload: UploadedInput, index: int) -> StoredInput:
+    """Re-encode an input (images: metadata stripped) and write it under a random name.
+
+    The slow part of storing an input (Pillow), so callers run it before their transaction:
+    on SQLite the write lock is then held only for the row inserts.
+    """
     data, content_type = upload.data, upload.info.content_type
     if upload.info.kind == "image":
         data, content_type = media.reencode_image(data)
     if media.allowed_content_type(data) is None:
         raise media.MediaError(f"Input {index + 1} is not a file type we store")
-    name = _write(f"{job_dir(job)}/input-{secrets.token_hex(8)}.{_ext(content_type)}", data)
+    name = _write(f"jobs/{job_public_id}/input-{secrets.token_hex(8)}.{_ext(content_type)}", data)
+    return StoredInput(upload, name, content_type, len(data), hashlib.sha256(data).hexdigest())
+
+
+def asset_create_input(*, job: Job, stored: StoredInput, index: int) -> Asset:
+    """The Asset row of an input written by input_store_file."""
+    info = stored.upload.info
     return Asset.objects.create(
         job=job,
         role=AssetRole.INPUT,
-        slot=upload.slot,
+        slot=stored.upload.slot,
         index=index,
-        kind=upload.info.kind,
-        file=name,
-        content_type=content_type,
-        size_bytes=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        width=upload.info.width,
-        height=upload.info.height,
-        duration=upload.info.duration,
+        kind=info.kind,
+        file=stored.name,
+        content_type=stored.content_type,
+        size_bytes=stored.size_bytes,
+        sha256=stored.sha256,
+        width=info.width,
+        height=info.height,
+        duration=info.duration,
     )
+
+
+def asset_save_input(*, job: Job, upload: UploadedInput, index: int) -> Asset:
+    """Store one input: input_store_file, then its row."""
+    stored = input_store_file(job_public_id=job.public_id, upload=upload, index=index)
+    return asset_create_input(job=job, stored=stored, index=index)
 
 
 def asset_save_output(*, job: Job, index: int, data: bytes, content_type: str = "") -> Asset:

@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import secrets
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
@@ -21,9 +22,10 @@ from django.utils.text import slugify
 
 from generations.assets import (
     UploadedInput,
-    asset_save_input,
+    asset_create_input,
     asset_save_output,
     files_delete,
+    input_store_file,
     invalid_result,
     job_dir,
 )
@@ -215,9 +217,17 @@ def job_create(
     cost = catalog.estimate_cost(spec, validated.params, overrides=quota_selectors.price_overrides())
 
     saved_files: list[str] = []
+    public_id = uuid.uuid4()
     try:
+        # Re-encode and write the inputs before the transaction: Pillow may take seconds, and on
+        # SQLite every other user's write would wait for the lock meanwhile.
+        stored = []
+        for index, upload in enumerate(uploads):
+            stored.append(input_store_file(job_public_id=public_id, upload=upload, index=index))
+            saved_files.append(stored[-1].name)
         with transaction.atomic():
             job = Job.objects.create(
+                public_id=public_id,
                 team=project.team,
                 project=project,
                 created_by=membership.user,
@@ -229,12 +239,11 @@ def job_create(
                 params=validated.params,
                 cost_estimate=cost,
             )
-            # Reserve before writing any file: a refused submit stores nothing.
+            # A refused reserve rolls the rows back; the files written above are deleted below.
             seconds = catalog.output_seconds(spec, validated.params) if spec.mode.makes_video else None
             quotas.quota_reserve(membership=membership, job=job, video_seconds=seconds)
-            for index, upload in enumerate(uploads):
-                asset = asset_save_input(job=job, upload=upload, index=index)
-                saved_files.append(asset.file.name)
+            for index, item in enumerate(stored):
+                asset_create_input(job=job, stored=item, index=index)
             _event(job, JobStatus.QUEUED, f"Queued on {registry.PROVIDER_LABELS.get(provider, provider)}")
             transaction.on_commit(lambda: job_submit_task.delay(job.pk))
     except BaseException:
