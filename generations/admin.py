@@ -52,7 +52,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Ledger")
     def ledger_link(self, job):
-        url = reverse("admin:accounts_ledgerentry_changelist") + f"?job__id__exact={job.pk}"
+        url = reverse("admin:quotas_ledgerentry_changelist") + f"?job__id__exact={job.pk}"
         return format_html('<a href="{}">ledger entries of this job</a>', url)
 
 
