@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "csp",
     "template_partials",  # wraps the template loaders so "template.html#partial" names resolve
     "wanweb.accounts",
     "wanweb.quotas",  # after accounts: its admin extends the team and membership pages
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -208,6 +210,50 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
+
+
+# Content-Security-Policy (django-csp 4; docs/ARCHITECTURE.md "Content-Security-Policy"): scripts
+# only from our own static files, so no inline <script>, no onclick=, no eval (htmx is configured
+# for that in base.html). Styles: stylesheets only from 'self'; style="" attributes stay allowed
+# (style-src-attr) because progress bars and usage meters set their width from server values,
+# and an attribute cannot carry a selector, so it cannot be used to read the page.
+def _csp_media_origins() -> list[str]:
+    """Where files may load from besides us: the S3 host that signed file URLs redirect to."""
+    origins = env("CSP_MEDIA_ORIGINS").split()
+    if S3_BUCKET:
+        from urllib.parse import urlsplit
+
+        endpoint = urlsplit(env("S3_ENDPOINT_URL"))
+        if endpoint.netloc:  # path-style and virtual-host-style URLs of a custom endpoint
+            origins += [
+                f"{endpoint.scheme}://{endpoint.netloc}",
+                f"{endpoint.scheme}://{S3_BUCKET}.{endpoint.netloc}",
+            ]
+        else:
+            region = env("S3_REGION")
+            origins += [f"https://{S3_BUCKET}.s3.amazonaws.com"]
+            if region:
+                origins += [
+                    f"https://{S3_BUCKET}.s3.{region}.amazonaws.com",
+                    f"https://s3.{region}.amazonaws.com",
+                ]
+    return origins
+
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:", *_csp_media_origins()],
+        "media-src": ["'self'", "data:", "blob:", *_csp_media_origins()],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 LOGGING = {
     "version": 1,

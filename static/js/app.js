@@ -161,3 +161,34 @@
   document.addEventListener("htmx:afterSettle", updateSelection);
   document.addEventListener("DOMContentLoaded", updateSelection);
 })();
+
+// Behaviour that used to live in inline handlers (onclick=, onsubmit=), which the
+// Content-Security-Policy forbids: declared with data- attributes, wired here by delegation,
+// so it also works on fragments htmx swaps in later. Add new behaviour the same way.
+(function () {
+  // <input data-select-on-click>: a click selects the whole value (share and invite links).
+  document.addEventListener("click", function (e) {
+    var input = e.target.closest && e.target.closest("input[data-select-on-click]");
+    if (input) input.select();
+  });
+
+  // <button data-copy-from="#selector">: copy that field's value, then say so on the button.
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("[data-copy-from]");
+    if (!button) return;
+    var source = document.querySelector(button.dataset.copyFrom);
+    if (!source) return;
+    var done = function () { button.textContent = "Copied"; };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(source.value).then(done, function () { source.select(); });
+    } else {
+      source.select();
+    }
+  });
+
+  // <form data-confirm="Question?">: ask before a plain (non-htmx) submit; htmx forms use hx-confirm.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
+  });
+})();
