@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "template_partials",  # wraps the template loaders so "template.html#partial" names resolve
+    "axes",
     "wanweb.accounts",
     "wanweb.quotas",  # after accounts: its admin extends the team and membership pages
     "generations",
@@ -86,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "wanweb.accounts.middleware.CurrentTeamMiddleware",
+    # Last: turns a login refused by the axes backend into our lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "wanweb.urls"
@@ -132,6 +136,30 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login and invite throttling (django-axes, wanweb/accounts/throttle.py): after
+# LOGIN_FAILURE_LIMIT failures from one address for one username (or unknown invite tokens from
+# one address) that pair is refused for LOGIN_COOLOFF_MINUTES, even with the right password.
+# Operators unlock in admin (Axes > Access attempts: delete the rows).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out clients before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+# Per (username, address): one attacker cannot lock a user out everywhere, and cannot try many
+# passwords for one user. Behind a reverse proxy set TRUSTED_PROXY_COUNT so the client's address
+# comes from X-Forwarded-For (otherwise every client is the proxy's address).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0) or None
+if AXES_IPWARE_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+AXES_RESET_ON_SUCCESS = True
+# A refused try during the lockout does not restart it: the "try again in N minutes" stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "wanweb.accounts.throttle.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # only failures are kept (Access attempts), not every login
+AXES_VERBOSE = False  # no "AXES: BEGIN" banner on every manage.py command
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -40,12 +40,16 @@ def invite_list_open(*, team: Team) -> QuerySet[Invite]:
     return team.invites.filter(used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
+class InviteUnknown(Http404):
+    """No invite has this token: a typo, or someone guessing (the view counts it as a failed try)."""
+
+
 def invite_get_by_token(*, token: str) -> Invite:
-    """A usable invite for this raw token; Http404 when unknown, used, revoked or expired."""
+    """A usable invite for this raw token; InviteUnknown when unknown, Http404 when used, revoked or expired."""
     try:
         invite = Invite.objects.select_related("team").get(token_hash=hash_token(token))
     except Invite.DoesNotExist:
-        raise Http404("This invite link is not valid") from None
+        raise InviteUnknown("This invite link is not valid") from None
     if not invite.is_usable:
         raise Http404("This invite link has expired or was already used")
     return invite

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from wanweb.accounts import selectors, services
+from wanweb.accounts import selectors, services, throttle
 from wanweb.accounts.forms import InviteForm, InviteSignupForm, RoleForm, TeamForm
 from wanweb.accounts.middleware import SESSION_KEY
 
@@ -177,7 +177,14 @@ def member_remove(request, member_id):
 
 @require_http_methods(["GET", "POST"])
 def invite_accept(request, token):
-    invite = selectors.invite_get_by_token(token=token)
+    # Throttled like logins: unknown tokens from one address count as failed tries (axes).
+    if not throttle.invite_allowed(request):
+        return throttle.lockout_response(request, credentials=throttle.INVITE_CREDENTIALS)
+    try:
+        invite = selectors.invite_get_by_token(token=token)
+    except selectors.InviteUnknown:
+        throttle.invite_failed(request)
+        raise
     if request.user.is_authenticated:
         if request.method == "POST":
             try:
