@@ -88,11 +88,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "wanweb.accounts.middleware.CurrentTeamMiddleware",
+    "wanweb.errors.FriendlyErrorPagesMiddleware",
     # Last: turns a login refused by the axes backend into our lockout page.
     "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "wanweb.urls"
+CSRF_FAILURE_VIEW = "wanweb.errors.csrf_failure"
 WSGI_APPLICATION = "wanweb.wsgi.application"
 
 TEMPLATES = [

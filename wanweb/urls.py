@@ -8,6 +8,10 @@ from generations import views as generation_views
 admin.site.site_header = "wanweb administration"
 admin.site.site_title = "wanweb admin"
 
+# Our pages with a next step, also under DEBUG (wanweb.errors.FriendlyErrorPagesMiddleware).
+handler404 = "wanweb.errors.not_found"
+handler403 = "wanweb.errors.permission_denied"
+
 urlpatterns = [
     path("", generation_views.home, name="home"),
     path("healthz", generation_views.healthz, name="healthz"),

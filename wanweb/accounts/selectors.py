@@ -7,6 +7,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from wanweb.accounts.models import Invite, Membership, Team, hash_token
+from wanweb.errors import NotFound
 
 
 def membership_list_for_user(*, user) -> QuerySet[Membership]:
@@ -40,16 +41,23 @@ def invite_list_open(*, team: Team) -> QuerySet[Invite]:
     return team.invites.filter(used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
-class InviteUnknown(Http404):
+class InviteUnknown(NotFound):
     """No invite has this token: a typo, or someone guessing (the view counts it as a failed try)."""
 
 
 def invite_get_by_token(*, token: str) -> Invite:
-    """A usable invite for this raw token; InviteUnknown when unknown, Http404 when used, revoked or expired."""
+    """A usable invite for this raw token; InviteUnknown when unknown, NotFound (saying why) when used,
+    revoked or expired."""
     try:
         invite = Invite.objects.select_related("team").get(token_hash=hash_token(token))
     except Invite.DoesNotExist:
-        raise InviteUnknown("This invite link is not valid") from None
+        raise InviteUnknown(
+            "This invite link is not valid. Check that you copied all of it, or ask for a new one."
+        ) from None
+    if invite.used_at:
+        raise NotFound("This invite was already used: log in with the account it made, or ask for a new one.")
+    if invite.revoked_at:
+        raise NotFound("This invite was revoked. Ask a team owner or admin for a new one.")
     if not invite.is_usable:
-        raise Http404("This invite link has expired or was already used")
+        raise NotFound("This invite has expired. Ask a team owner or admin for a new one.")
     return invite
