@@ -182,6 +182,14 @@ def healthz(request) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+@require_GET
+def favicon(request) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on pages that name no icon (the admin, raw files)."""
+    from django.templatetags.static import static
+
+    return redirect(static("img/favicon.ico"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Generation: the form, the gallery and its live refresh, job detail and actions, media files
 # ---------------------------------------------------------------------------------------------

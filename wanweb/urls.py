@@ -15,6 +15,7 @@ handler403 = "wanweb.errors.permission_denied"
 urlpatterns = [
     path("", generation_views.home, name="home"),
     path("healthz", generation_views.healthz, name="healthz"),
+    path("favicon.ico", generation_views.favicon, name="favicon"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
