@@ -5,7 +5,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-npm pack --silent htmx.org@2.0.8 bootstrap@5.3.8 bootstrap-icons@1.13.1 >/dev/null
+npm pack --silent htmx.org@2.0.8 bootstrap@5.3.8 bootstrap-icons@1.13.1 axe-core@4.14.1 >/dev/null
 for f in *.tgz; do mkdir -p "${f%.tgz}" && tar xzf "$f" -C "${f%.tgz}"; done
 v="$here/static/vendor"
 mkdir -p "$v/htmx" "$v/bootstrap" "$v/bootstrap-icons/fonts"
@@ -18,4 +18,8 @@ cp bootstrap-icons-1.13.1/package/font/fonts/bootstrap-icons.woff2 \
 # The source maps are not shipped; a dangling sourceMappingURL breaks the manifest static storage.
 sed -i 's#/\*\# sourceMappingURL=[^*]*\*/##; s#//\# sourceMappingURL=.*$##' \
     "$v/bootstrap/bootstrap.min.css" "$v/bootstrap/bootstrap.bundle.min.js"
-echo "vendored into $v"
+# axe-core is for the accessibility browser tests only: it lives with them, never in static/.
+t="$here/tests/browser/vendor"
+mkdir -p "$t"
+cp axe-core-4.14.1/package/axe.min.js axe-core-4.14.1/package/LICENSE axe-core-4.14.1/package/LICENSE-3RD-PARTY.txt "$t/"
+echo "vendored into $v and $t"
