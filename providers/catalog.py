@@ -613,6 +613,27 @@ def _size_from(fs: FieldSpec, ratio: float, pixels: float) -> str:
     return f"{min(max(width, low), high)}x{min(max(height, low), high)}"
 
 
+def size_like(fs: FieldSpec, width: int, height: int) -> str | None:
+    """A size for this field with the aspect of a width x height input, at about the field's
+    default area (1 MP without one); None when no valid size has that shape."""
+    if not width or not height:
+        return None
+    default = _parse_size(fs.default) if fs.default else None
+    pixels = float(default[0] * default[1]) if default else 1024.0 * 1024.0
+    limits = fs.size_limits
+    if limits is not None:
+        if limits.max_pixels:
+            pixels = min(pixels, float(limits.max_pixels))
+        if limits.min_pixels:
+            pixels = max(pixels, float(limits.min_pixels))
+    size = _size_from(fs, width / height, pixels)
+    try:
+        _check_bounds(fs, size)
+    except ValueError:
+        return None
+    return size
+
+
 def _map_geometry(spec: ModelSpec, params: dict[str, Any], errors: _Errors) -> dict[str, Any]:
     """Map `size`, `aspect_ratio` and `resolution` onto what the model takes, like Lumenfall's gateway.
 

@@ -102,14 +102,16 @@ _VIDEO = {"max_mb": 100, "max_seconds": 60, "formats": ("mp4", "mov", "webm")}
 _AUDIO = {"max_mb": 25, "min_seconds": 1, "max_seconds": 60, "formats": ("wav", "mp3", "m4a")}
 
 
-def _video_fields(*extra: FieldSpec, with_aspect: bool = True) -> tuple[FieldSpec, ...]:
+def _video_fields(
+    *extra: FieldSpec, with_aspect: bool = True, with_audio: bool = True
+) -> tuple[FieldSpec, ...]:
     fields = [negative_prompt(500), duration(min=1, max=15), resolution(_RESOLUTIONS, "720p")]
     if with_aspect:
         fields.append(aspect_ratio(ASPECTS))
     fields += [
         *extra,
         number("fps", "int", "Frames per second", 16, 8, 30, advanced=True),
-        generate_audio(False),
+        *([generate_audio(False)] if with_audio else []),
         prompt_expansion(False),
         seed(),
         watermark(False),
@@ -159,7 +161,12 @@ MODELS = (
     ),
     _sim(
         Mode.S2V,
-        _video_fields(with_aspect=False),
-        (image(label="Speaker", **_IMAGE), audio(label="Speech", min_count=1, **_AUDIO)),
+        # The speech is the sound track: a "generate audio" switch whose off means "a silent
+        # video" would contradict it, so speech to video has none.
+        _video_fields(with_aspect=False, with_audio=False),
+        (
+            image(label="Speaker", **_IMAGE),
+            audio(label="Speech", min_count=1, help="The voice track the video is lip-synced to.", **_AUDIO),
+        ),
     ),
 )
