@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django import forms
 
 from generations.assets import UploadedInput
+from generations.uploads import InputRef
 from providers import catalog, media
 from providers.base import MODE_LABELS, Mode
 from providers.catalog import FieldSpec, MediaSlot, ModelSpec
@@ -54,6 +59,31 @@ class MultipleFileField(forms.FileField):
 
 def slot_field(slot_name: str) -> str:
     return f"input_{slot_name}"
+
+
+def slot_ref_field(slot_name: str) -> str:
+    """The hidden field that carries a slot's kept inputs (generations.uploads references)."""
+    return f"input_{slot_name}_ref"
+
+
+REF_GONE = "That file is no longer available (it expired or is not yours): choose it again."
+
+
+@dataclass
+class SlotView:
+    """One media slot as the template draws it: the file input, the kept inputs as chips."""
+
+    slot: MediaSlot
+    field: forms.BoundField
+    refs: list[InputRef]
+
+    @property
+    def ref_name(self) -> str:
+        return slot_ref_field(self.slot.name)
+
+    @property
+    def full(self) -> bool:
+        return len(self.refs) >= self.slot.max_count
 
 
 def resolve_model(
@@ -133,8 +163,19 @@ class GenerationForm(forms.Form):
     prompt = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Describe what you want to see…"})
     )
+    # One per rendered form: the same form posted twice finds the first job (services.job_create).
+    submit_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
-    def __init__(self, data=None, files=None, *, providers: list[str], initial: dict | None = None, **kwargs):
+    def __init__(
+        self,
+        data=None,
+        files=None,
+        *,
+        providers: list[str],
+        initial: dict | None = None,
+        resolve_ref: Callable[[str], InputRef | None] | None = None,
+        **kwargs,
+    ):
         source = data if data is not None else (initial or {})
         self.spec = resolve_model(
             providers=providers,
@@ -148,6 +189,7 @@ class GenerationForm(forms.Form):
             "mode": self.spec.mode.value,
             "model": self.spec.model_id,
         }
+        initial.setdefault("submit_token", secrets.token_urlsafe(16))
         super().__init__(data, files, initial=initial, **kwargs)
         spec = self.spec
         self.fields["provider"].choices = [(p, PROVIDER_LABELS.get(p, p)) for p in providers]
@@ -174,6 +216,66 @@ class GenerationForm(forms.Form):
             self.fields[slot_field(slot.name)] = _file_field_for(slot)
             self.slot_names.append(slot_field(slot.name))
         self.uploads: list[UploadedInput] = []
+        self.new_uploads: list[UploadedInput] = []  # files sent with this POST that passed
+        self.used_refs: list[InputRef] = []
+        self._resolve_refs(source, resolve_ref)
+        if spec.mode == Mode.EDIT and "size" in self.fields and spec.field("size").default is not None:
+            # A square default would stretch a 3:2 input: empty means "the input's shape".
+            size = self.fields["size"]
+            size.initial = None
+            size.widget.attrs["placeholder"] = "Same shape as the input"
+            size.help_text = "Output width x height in pixels; empty keeps the input's aspect ratio."
+
+    def _resolve_refs(self, source, resolve_ref) -> None:
+        """Each slot's kept inputs. Unbound (a mode switch, Remix) drops what does not fit quietly;
+        a submit reports a reference it may not use as a field error, never uses it."""
+        self.refs: dict[str, list[InputRef]] = {}
+        self.ref_errors: dict[str, str] = {}
+        for slot in self.spec.media:
+            key = slot_ref_field(slot.name)
+            if hasattr(source, "getlist"):
+                raw = source.getlist(key)
+            else:
+                raw = source.get(key) or []
+                raw = [raw] if isinstance(raw, str) else list(raw)
+            refs = []
+            for value in raw[:10]:
+                ref = resolve_ref(value) if resolve_ref and value else None
+                if ref is None or ref.kind != slot.kind:
+                    if self.is_bound and value:
+                        self.ref_errors[slot.name] = (
+                            REF_GONE if ref is None else f"{slot.label} takes {slot.kind} files."
+                        )
+                    continue
+                refs.append(ref)
+            if not self.is_bound:
+                refs = refs[: slot.max_count]
+            self.refs[slot.name] = refs
+            if refs:
+                # Kept inputs count: the file input may stay empty.
+                self.fields[slot_field(slot.name)].required = False
+
+    def slot_refs(self, slot_name: str) -> list[InputRef]:
+        return self.refs.get(slot_name, [])
+
+    def add_kept_inputs(self, slot_name: str, refs: list[InputRef]) -> None:
+        """Show inputs the view has just kept (a refused submit's files) as chips."""
+        self.refs.setdefault(slot_name, []).extend(refs)
+
+    def slot_views(self) -> list[SlotView]:
+        return [
+            SlotView(slot, self[slot_field(slot.name)], self.slot_refs(slot.name)) for slot in self.spec.media
+        ]
+
+    def refusal_message(self) -> str:
+        """What the toast says after a refused submit."""
+        if self.non_field_errors():
+            return "Not generated: " + " ".join(self.non_field_errors())
+        labels = []
+        for name in self.errors:
+            label = str(self[name].label) if name in self.fields else name
+            labels.append("the prompt" if name == "prompt" else label)
+        return "Not generated: check " + ", ".join(dict.fromkeys(labels)) + "."
 
     # Groups for the template.
     def basic_fields(self):
@@ -188,8 +290,31 @@ class GenerationForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         self.uploads = []
+        self.new_uploads = []
+        self.used_refs = []
         for slot in self.spec.media:
             field_name = slot_field(slot.name)
+            if slot.name in self.ref_errors:
+                self.add_error(field_name, self.ref_errors[slot.name])
+            for ref in self.slot_refs(slot.name):
+                try:
+                    data = ref.read()
+                    info = media.probe(
+                        data,
+                        filename=ref.name,
+                        expected_kind=slot.kind,
+                        max_bytes=slot.max_bytes,
+                        min_duration=slot.min_seconds,
+                        max_duration=slot.max_seconds,
+                    )
+                except FileNotFoundError:
+                    self.add_error(field_name, REF_GONE)
+                    continue
+                except media.MediaError as exc:
+                    self.add_error(field_name, f"{ref.name}: {exc}")
+                    continue
+                self.uploads.append(UploadedInput(slot=slot.name, data=data, filename=ref.name, info=info))
+                self.used_refs.append(ref)
             files = cleaned.get(field_name) or []
             if not isinstance(files, list):
                 files = [files]
@@ -222,7 +347,9 @@ class GenerationForm(forms.Form):
                 except media.MediaError as exc:
                     self.add_error(field_name, f"{upload.name}: {exc}")
                     continue
-                self.uploads.append(UploadedInput(slot=slot.name, data=data, filename=upload.name, info=info))
+                kept = UploadedInput(slot=slot.name, data=data, filename=upload.name, info=info)
+                self.uploads.append(kept)
+                self.new_uploads.append(kept)
         return cleaned
 
     def refuse_uploads(self, message: str, *, field_name: str | None = None) -> None:
@@ -241,6 +368,13 @@ class GenerationForm(forms.Form):
             if value is None or value == "":
                 continue
             params[name] = value
+        size = self.spec.field("size")
+        if self.spec.mode == Mode.EDIT and "size" not in params and size is not None and size.default:
+            image = next((u.info for u in self.uploads if u.info.kind == "image" and u.info.width), None)
+            if image is not None:
+                matched = catalog.size_like(size, image.width, image.height)
+                if matched:
+                    params["size"] = matched
         return params
 
     def add_validation_errors(self, errors: dict[str, list[str]]) -> None:

@@ -45,6 +45,14 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_mode_display(self) -> str:
+        return Job(mode=self.mode).get_mode_display()
+
+    @property
+    def suffix_label(self) -> str:
+        """The prompt suffix without its joining punctuation, for the menu."""
+        return self.prompt_suffix.strip(" ,;.")
+
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
@@ -102,6 +110,9 @@ class Job(models.Model):
     cost_final = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
+    # The form's one-time token: a repeated POST of the same form (a double submit, a retried
+    # request) finds this job instead of making and paying for a second one.
+    submit_token = models.CharField(max_length=64, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -118,7 +129,12 @@ class Job(models.Model):
                 fields=["provider", "vendor_job_id"],
                 condition=~models.Q(vendor_job_id=""),
                 name="job_unique_vendor_id",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["created_by", "submit_token"],
+                condition=~models.Q(submit_token=""),
+                name="job_unique_submit_token",
+            ),
         ]
         indexes = [
             # Gallery pages: one project, newest first (keyset pagination on created_at, id).
@@ -278,6 +294,14 @@ class Collection(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_mode_display(self) -> str:
+        return Job(mode=self.mode).get_mode_display()
+
+    @property
+    def suffix_label(self) -> str:
+        """The prompt suffix without its joining punctuation, for the menu."""
+        return self.prompt_suffix.strip(" ,;.")
+
 
 class CollectionItem(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items")
@@ -346,3 +370,75 @@ class ShareLink(models.Model):
         if self.expires_at is not None and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+# ---------------------------------------------------------------------------------------------
+# The studio form: uploads waiting for a submit, team presets
+# ---------------------------------------------------------------------------------------------
+
+
+def _pending_upload_to(upload: PendingUpload, filename: str) -> str:
+    return f"pending/{upload.public_id}/{filename}"
+
+
+class PendingUpload(models.Model):
+    """A file the form accepted but no job has used yet, so that a refused submit, a mode switch
+    or a reload does not make the user choose it again.
+
+    Owned by one user in one team (nobody else may use or see it), short-lived, and deleted when a
+    job takes it (the job keeps its own re-encoded copy) or by the periodic cleanup.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=200)  # what the user called it, shown on the chip only
+    kind = models.CharField(max_length=5)  # image | video | audio
+    file = models.FileField(upload_to=_pending_upload_to, max_length=300)
+    thumbnail = models.FileField(upload_to=_pending_upload_to, max_length=300, blank=True)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.BigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)  # the cleanup's only filter
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"pending {self.filename} of {self.user_id}"
+
+
+class Preset(models.Model):
+    """A team's saved starting point: mode, model and parameters, plus text to add to prompts."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="presets")
+    name = models.CharField(max_length=80)
+    provider = models.CharField(max_length=20)
+    mode = models.CharField(max_length=8)
+    model = models.CharField(max_length=120)
+    params = models.JSONField(default=dict, blank=True)  # normalised names, cleaned by the catalog
+    prompt_suffix = models.CharField(max_length=500, blank=True)
+    negative_prompt = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="preset_unique_team_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_mode_display(self) -> str:
+        return Job(mode=self.mode).get_mode_display()
+
+    @property
+    def suffix_label(self) -> str:
+        """The prompt suffix without its joining punctuation, for the menu."""
+        return self.prompt_suffix.strip(" ,;.")

@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -185,12 +185,19 @@ def job_create(
     params: dict,
     uploads: Sequence[UploadedInput] = (),
     retry_of: Job | None = None,
+    submit_token: str = "",
 ) -> Job:
     """Validate against the catalog, store the job and its inputs, and enqueue the submit after commit.
 
+    With a `submit_token` already used by this user, returns that earlier job (marked
+    `job.deduplicated`) and creates, reserves and enqueues nothing: a form posted twice is one job.
     Raises RequestValidationError or QuotaExceeded (nothing is created), or PermissionDenied.
     """
     _require_edit(membership)
+    if submit_token:
+        earlier = _job_for_token(membership, submit_token)
+        if earlier is not None:
+            return earlier
     if project.team_id != membership.team_id:
         raise PermissionDenied("That project belongs to another team.")
     if project.is_archived:
@@ -226,19 +233,29 @@ def job_create(
             stored.append(input_store_file(job_public_id=public_id, upload=upload, index=index))
             saved_files.append(stored[-1].name)
         with transaction.atomic():
-            job = Job.objects.create(
-                public_id=public_id,
-                team=project.team,
-                project=project,
-                created_by=membership.user,
-                retry_of=retry_of,
-                provider=provider,
-                model=spec.model_id,
-                mode=str(spec.mode),
-                prompt=validated.prompt,
-                params=validated.params,
-                cost_estimate=cost,
-            )
+            try:
+                # Its own savepoint: a concurrent twin's unique token fails only this INSERT.
+                with transaction.atomic():
+                    job = Job.objects.create(
+                        public_id=public_id,
+                        team=project.team,
+                        project=project,
+                        created_by=membership.user,
+                        retry_of=retry_of,
+                        provider=provider,
+                        model=spec.model_id,
+                        mode=str(spec.mode),
+                        prompt=validated.prompt,
+                        params=validated.params,
+                        cost_estimate=cost,
+                        submit_token=submit_token,
+                    )
+            except IntegrityError:
+                earlier = _job_for_token(membership, submit_token) if submit_token else None
+                if earlier is None:
+                    raise
+                files_delete(saved_files)  # this twin's inputs: the earlier job has its own
+                return earlier
             # A refused reserve rolls the rows back; the files written above are deleted below.
             seconds = catalog.output_seconds(spec, validated.params) if spec.mode.makes_video else None
             quotas.quota_reserve(membership=membership, job=job, video_seconds=seconds)
@@ -250,6 +267,13 @@ def job_create(
         # The rows rolled back; the files were written outside the transaction.
         files_delete(saved_files)
         raise
+    return job
+
+
+def _job_for_token(membership: Membership, submit_token: str) -> Job | None:
+    job = Job.objects.filter(created_by=membership.user, submit_token=submit_token[:64]).first()
+    if job is not None:
+        job.deduplicated = True
     return job
 
 

@@ -80,3 +80,10 @@ def job_reconcile_task() -> dict[str, int]:
     from generations import services
 
     return services.job_reconcile()
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=180, max_retries=2, **DB_RETRY)
+def pending_upload_cleanup_task() -> int:
+    from generations import uploads
+
+    return uploads.pending_upload_cleanup()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generations import gallery_views, share_views, views, webhooks
+from generations import gallery_views, share_views, studio_views, views, webhooks
 
 app_name = "generations"
 
@@ -13,6 +13,10 @@ urlpatterns = [
     path("projects/<uuid:project_id>/form/", views.generation_form, name="generation-form"),
     path("projects/<uuid:project_id>/estimate/", views.generation_estimate, name="generation-estimate"),
     path("projects/<uuid:project_id>/jobs/", views.job_create, name="job-create"),
+    path("projects/<uuid:project_id>/uploads/", studio_views.upload_create, name="upload-create"),
+    path("uploads/<uuid:upload_id>/thumb/", studio_views.upload_thumb, name="upload-thumb"),
+    path("projects/<uuid:project_id>/presets/", studio_views.preset_create, name="preset-create"),
+    path("presets/<uuid:preset_id>/delete/", studio_views.preset_delete, name="preset-delete"),
     path("projects/<uuid:project_id>/gallery/", views.gallery_page, name="gallery-page"),
     path("projects/<uuid:project_id>/gallery/changes/", views.gallery_changes, name="gallery-changes"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job-detail"),

@@ -11,10 +11,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from generations import selectors, services
+from generations import selectors, services, studio, uploads
 from generations.files import stored_file_response
 from generations.forms import GenerationForm, ProjectForm
-from providers import catalog
 from providers.base import RequestValidationError
 from wanweb import params
 from wanweb.accounts.views import team_required
@@ -82,12 +81,10 @@ def home(request):
 @team_required
 def project_detail(request, project_id):
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
-    initial = _remix_initial(request, project) or {}
-    form = (
-        GenerationForm(providers=services.available_providers(), initial=initial)
-        if membership.can_edit
-        else None
-    )
+    form = None
+    if membership.can_edit and not project.is_archived:
+        initial = studio.remix_initial(request, project) or studio.use_initial(request, project)
+        form = studio.build_form(request, membership, initial=initial or studio.remembered(request))
     return render(
         request, "generations/project_detail.html", _project_page_context(project, membership, form)
     )
@@ -96,31 +93,16 @@ def project_detail(request, project_id):
 def _project_page_context(project, membership, form) -> dict:
     since = timezone.now()
     jobs, next_cursor = selectors.gallery_page(project=project)
+    context = studio.form_context(project, membership, form) if form is not None else {}
     return {
+        **context,
         "project": project,
         "membership": membership,
         "form": form,
-        "estimate": _estimate(form) if form is not None else None,
         "jobs": jobs,
         "next_cursor": next_cursor,
         "since": since.isoformat(),
         "polling": any(job.is_active for job in jobs) or selectors.project_has_active_jobs(project=project),
-    }
-
-
-def _remix_initial(request, project) -> dict | None:
-    remix_id = params.get_uuid(request.GET, "remix")
-    if not remix_id:
-        return None  # absent or not a job id: an empty form
-    job, _ = selectors.job_get_for_user(user=request.user, public_id=remix_id)
-    if job.project_id != project.pk:
-        raise Http404("No such job in this project")
-    return {
-        "provider": job.provider,
-        "mode": job.mode,
-        "model": job.model,
-        "prompt": job.prompt,
-        **job.params,
     }
 
 
@@ -195,36 +177,21 @@ def favicon(request) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------
 
 
-def _estimate(form: GenerationForm) -> dict:
-    """The cost of what the form currently says, from the catalog's price rule."""
-    spec = form.spec
-    params = dict(spec.defaults())
-    source = form.data if form.is_bound else form.initial
-    for name in form.param_names:
-        value = source.get(name)
-        if value not in (None, ""):
-            params[name] = value
-    try:
-        params = catalog.clean_params(spec, params)
-    except RequestValidationError:
-        params = spec.defaults()
-    return {
-        "usd": catalog.estimate_cost(spec, params),
-        "note": spec.price.note,
-        "estimate": spec.price.estimate,
-    }
+FORM_TEMPLATE = "generations/studio_form.html"
 
 
 @require_GET
 @team_required
 def generation_form(request, project_id):
-    """The form for another provider/mode/model (the pickers swap it over HTMX)."""
+    """The form for another provider/mode/model or a preset (the pickers swap it over HTMX)."""
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
     if not membership.can_edit:
         raise PermissionDenied
-    form = GenerationForm(providers=services.available_providers(), initial=request.GET.dict())
-    context = {"project": project, "form": form, "estimate": _estimate(form)}
-    return render(request, "generations/project_detail.html#generation-form", context)
+    current = studio.initial_from_query(request.GET)
+    initial = studio.preset_initial(request, current) or current
+    form = studio.build_form(request, membership, initial=initial)
+    studio.remember(request, form)
+    return render(request, FORM_TEMPLATE + "#generation-form", studio.form_context(project, membership, form))
 
 
 @require_GET
@@ -232,7 +199,7 @@ def generation_form(request, project_id):
 def generation_estimate(request, project_id):
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
     form = GenerationForm(request.GET, providers=services.available_providers())
-    return render(request, "generations/project_detail.html#cost-estimate", {"estimate": _estimate(form)})
+    return render(request, FORM_TEMPLATE + "#cost-estimate", {"estimate": studio.estimate(form)})
 
 
 @require_POST
@@ -241,14 +208,13 @@ def job_create(request, project_id):
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
     if not membership.can_edit:
         raise PermissionDenied
-    providers = services.available_providers()
     refusal = upload_refusal(request)
     if refusal is not None:
         # Over the request's limits: none of the files is read or probed, the form says why.
-        form = GenerationForm(request.POST, None, providers=providers)
+        form = studio.build_form(request, membership, data=request.POST, files=None)
         form.refuse_uploads(refusal.message, field_name=refusal.field_name)
     else:
-        form = GenerationForm(request.POST, request.FILES, providers=providers)
+        form = studio.build_form(request, membership, data=request.POST, files=request.FILES)
     job = None
     if refusal is None and form.is_valid():
         try:
@@ -261,36 +227,41 @@ def job_create(request, project_id):
                 prompt=form.cleaned_data["prompt"],
                 params=form.params(),
                 uploads=form.uploads,
+                submit_token=form.cleaned_data.get("submit_token") or "",
             )
         except RequestValidationError as exc:
             form.add_validation_errors(exc.errors)
         except QuotaExceeded as exc:
             form.add_error(None, exc.message)
     if job is None:
+        studio.keep_refused_uploads(request, membership, form)
         if not request.htmx:
-            messages.error(request, "The job was not created: please fix the errors below.")
+            messages.error(request, form.refusal_message())
             return render(
                 request, "generations/project_detail.html", _project_page_context(project, membership, form)
             )
-        context = {"project": project, "form": form, "estimate": _estimate(form)}
-        return render(request, "generations/project_detail.html#generation-form", context)
+        context = {**studio.form_context(project, membership, form), "refused": form.refusal_message()}
+        return render(request, FORM_TEMPLATE + "#generation-form", context)
+    deduplicated = getattr(job, "deduplicated", False)
+    if not deduplicated:
+        uploads.pending_uploads_delete([r.pending for r in form.used_refs if r.pending is not None])
+    studio.remember(request, form)
     if not request.htmx:
         messages.success(request, "Job queued.")
         return redirect("generations:project-detail", project_id=project.public_id)
-    # Keep every choice for the next run (people iterate on a prompt); files must be picked again.
-    fresh = GenerationForm(
-        providers=providers, initial={k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
-    )
+    # Keep every choice and input for the next run (people iterate on a prompt).
+    keep = {k: v for k, v in request.POST.items() if k not in ("csrfmiddlewaretoken", "submit_token")}
+    keep = {k: v for k, v in keep.items() if not k.endswith("_ref")}
+    fresh = studio.build_form(request, membership, initial={**keep, **studio.inputs_after_success(job)})
     context = {
-        "project": project,
-        "form": fresh,
-        "estimate": _estimate(fresh),
+        **studio.form_context(project, membership, fresh),
         "job": job,
+        "deduplicated": deduplicated,
         "since": timezone.now().isoformat(),
         "polling": True,
     }
     response = render(request, "generations/project_detail.html#job-created", context)
-    return trigger_client_event(response, "job-created", {"id": str(job.public_id)})
+    return trigger_client_event(response, "job-created", {"id": str(job.public_id), "repeated": deduplicated})
 
 
 @require_GET

@@ -304,4 +304,6 @@ INPUT_URLS_ENABLED = env_bool("INPUT_URLS_ENABLED", PUBLIC_BASE_URL.startswith("
 CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": "downloads"}}
 CELERY_BEAT_SCHEDULE = {
     "reconcile-silent-jobs": {"task": "generations.tasks.job_reconcile_task", "schedule": 60.0},
+    # Uploads kept for the generation form that no job took (generations/uploads.py).
+    "clean-pending-uploads": {"task": "generations.tasks.pending_upload_cleanup_task", "schedule": 600.0},
 }

@@ -65,16 +65,15 @@
     if (e.target.paused) { e.target.play().catch(function () {}); } else { e.target.pause(); }
   });
 
-  // Ctrl/Cmd+Enter in the prompt submits the generation form.
-  document.addEventListener("keydown", function (e) {
-    if ((e.ctrlKey || e.metaKey) && e.key === "Enter" && e.target.id === "id_prompt") {
-      e.preventDefault();
-      var form = e.target.closest("form");
-      if (form) { form.requestSubmit(); }
+  // Ctrl/Cmd+Enter in the generation form: static/js/studio.js (it also guards against double submits).
+
+  document.addEventListener("job-created", function (event) {
+    if (event.detail && event.detail.repeated) {
+      showToast("Already sent: this form made its job once.", "primary");
+    } else {
+      showToast("Job queued. It will update here live.", "success");
     }
   });
-
-  document.addEventListener("job-created", function () { showToast("Job queued. It will update here live.", "success"); });
 
   // Project created over htmx: say so, and put the cursor back in the name field for the next one.
   document.addEventListener("project-created", function (event) {
