@@ -5,13 +5,27 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.factories import JobFactory, make_output
+from generations.models import Preset
+from generations.uploads import pending_upload_create
+from providers import media
+from tests.factories import JobFactory, make_output, make_png
 from wanweb.accounts.models import Membership
 from wanweb.accounts.services import invite_create
 
 
-def _id_urls(team, project, membership, invite, job, asset):
-    return [
+def _id_urls(team, project, membership, invite, job, asset, preset, upload):
+    studio = [
+        ("post", reverse("generations:upload-create", args=[project.public_id])),
+        ("get", reverse("generations:upload-thumb", args=[upload.public_id])),
+        ("post", reverse("generations:preset-create", args=[project.public_id])),
+        ("post", reverse("generations:preset-delete", args=[preset.public_id])),
+        (
+            "get",
+            reverse("generations:project-detail", args=[project.public_id])
+            + f"?use={asset.public_id}&mode=edit",
+        ),
+    ]
+    return studio + [
         ("get", reverse("generations:job-detail", args=[job.public_id])),
         ("post", reverse("generations:job-cancel", args=[job.public_id])),
         ("post", reverse("generations:job-retry", args=[job.public_id])),
@@ -42,8 +56,11 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
     invite, _ = invite_create(actor=Membership.objects.get(user=alice, team=acme), role="member")
     job = JobFactory(project=acme_project, status="failed")
     asset = make_output(job)
+    preset = Preset.objects.create(team=acme, name="Ours", provider="simulator", mode="t2i", model="wan-sim")
+    data = make_png()
+    upload = pending_upload_create(user=alice, team=acme, filename="a.png", data=data, info=media.probe(data))
     client.force_login(charlie)
-    urls = _id_urls(acme, acme_project, bob_membership, invite, job, asset)
+    urls = _id_urls(acme, acme_project, bob_membership, invite, job, asset, preset, upload)
     for method, url in urls:
         response = getattr(client, method)(url, {"name": "x", "role": "owner", "archived": "1"})
         assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"
@@ -54,6 +71,7 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
     assert bob_membership.role == "member"
     job.refresh_from_db()
     assert job.status == "failed" and job.retries.count() == 0
+    assert Preset.objects.filter(pk=preset.pk).exists() and Preset.objects.count() == 1
 
 
 @pytest.mark.django_db

@@ -448,3 +448,24 @@ def test_the_cleanup_task_is_on_the_beat_and_calls_the_sweep(
     with django_capture_on_commit_callbacks(execute=True):
         assert pending_upload_cleanup_task() == 1
     assert not PendingUpload.objects.exists()
+
+
+def test_viewers_can_neither_upload_nor_save_presets(client, dave, acme_project):
+    from generations.models import PendingUpload, Preset
+
+    client.force_login(dave)
+    upload = client.post(
+        _url("upload-create", acme_project),
+        {
+            "provider": "simulator",
+            "mode": "i2v",
+            "slot": "image",
+            "file": SimpleUploadedFile("a.png", make_png(), content_type="image/png"),
+        },
+    )
+    preset = client.post(_url("preset-create", acme_project), {"preset_name": "x", "mode": "t2i"})
+    assert upload.status_code == 403 and preset.status_code == 403
+    assert not PendingUpload.objects.exists() and not Preset.objects.exists()
+    # Nor do they see the form's pieces.
+    page = client.get(_url("project-detail", acme_project)).content
+    assert b"Presets" not in page and b"Recent prompts" not in page
