@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_wallet_topped_up'),
+        ('accounts', '0001_initial'),
         ('generations', '0005_sharing'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

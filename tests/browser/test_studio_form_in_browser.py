@@ -119,7 +119,7 @@ def _shot_path(name: str) -> str:
 def test_a_budget_refusal_alert_is_in_view_and_focused(studio, acme, bob, settings):
     from decimal import Decimal
 
-    from wanweb.accounts.models import TeamQuota
+    from wanweb.quotas.models import TeamQuota
 
     TeamQuota.objects.update_or_create(team=acme, defaults={"budget_usd": Decimal("0.01")})
     page = studio()
@@ -209,9 +209,11 @@ def test_presets_are_saved_by_an_admin_and_applied_in_one_click(studio, screensh
         page.locator("#id_duration").fill("8")
         page.get_by_role("button", name="Presets").click()
         page.get_by_role("button", name="Save current settings as a preset").click()
+        page.locator("#preset-editor.show:not(.collapsing)").wait_for()
         page.get_by_label("Preset name").fill(f"Teal film {name}")
         page.get_by_label("Add to the prompt").fill(", teal and orange grade")
-        page.get_by_role("button", name="Save preset").click()
+        with page.expect_response(lambda r: "/presets/" in r.url and r.request.method == "POST"):
+            page.get_by_role("button", name="Save preset").click()
         page.locator(".toast", has_text="saved").wait_for()
         pick_mode(page, "t2i")
         page.get_by_label("Prompt", exact=True).fill("A harbour at dawn")
