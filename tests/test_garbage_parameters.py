@@ -24,8 +24,36 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Every name a view reads from request.GET / request.POST directly (checked against the code below).
 DIRECT_PARAMS = {
-    "GET": {"next", "after", "archived", "remix", "before", "since", "download", "page", "period"},
-    "POST": {"next", "ids", "label", "project", "new_collection", "collection", "archived", "apply"},
+    "GET": {
+        "next",
+        "after",
+        "archived",
+        "remix",
+        "before",
+        "since",
+        "download",
+        "page",
+        "period",
+        "mode",
+        "use",
+    },
+    "POST": {
+        "next",
+        "ids",
+        "label",
+        "project",
+        "new_collection",
+        "collection",
+        "archived",
+        "apply",
+        "provider",
+        "mode",
+        "model",
+        "slot",
+        "preset_name",
+        "preset_negative",
+        "preset_suffix",
+    },
 }
 # Forms bound to request data: their fields are parameters too.
 FORM_FIELDS = {
