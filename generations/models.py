@@ -170,6 +170,29 @@ class Job(models.Model):
     def makes_video(self) -> bool:
         return self.mode not in ("t2i", "edit")
 
+    @property
+    def is_refunded(self) -> bool:
+        """Failed and canceled jobs give their hold back (services.on_job_finished): nothing was paid."""
+        return self.status in (JobStatus.FAILED, JobStatus.CANCELED)
+
+    @property
+    def error_label(self) -> str:
+        from generations.display import error_label
+
+        return error_label(self.error_code)
+
+    @property
+    def param_rows(self) -> list[tuple[str, str]]:
+        from generations.display import param_rows
+
+        return param_rows(self)
+
+    @property
+    def card_facts(self) -> list[tuple[str, str]]:
+        from generations.display import card_facts
+
+        return card_facts(self)
+
 
 class AssetRole(models.TextChoices):
     INPUT = "input", "Input"
