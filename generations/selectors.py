@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
-from django.http import Http404
+import statistics
+from collections import defaultdict
+from datetime import timedelta
 
-from generations.models import ACTIVE_STATUSES, Asset, AssetRole, Job, Project
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
+
+from generations.models import ACTIVE_STATUSES, Asset, AssetRole, Job, JobStatus, Project
 from wanweb.accounts.models import Membership
 
 
@@ -97,6 +103,72 @@ def gallery_changes(*, project: Project, since):
 
 def project_has_active_jobs(*, project: Project) -> bool:
     return Job.objects.filter(project=project, status__in=ACTIVE_STATUSES).exists()
+
+
+# An ETA is the median wait of this install's latest successes of the same (provider, model, mode).
+ETA_SAMPLES = 20
+ETA_LOOKBACK = timedelta(days=30)
+
+
+def job_typical_durations(*, keys) -> dict[tuple[str, str, str], tuple[float, int]]:
+    """(median seconds from created to finished, samples) per (provider, model, mode) key, in one query.
+
+    Over the last ETA_SAMPLES succeeded jobs of each key within ETA_LOOKBACK, every team's: how
+    long a model takes is the install's experience, not a team's secret. Keys without any are absent.
+    """
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    recent = Job.objects.filter(status=JobStatus.SUCCEEDED, updated_at__gte=timezone.now() - ETA_LOOKBACK)
+    # One small LIMIT subquery per key, OR'ed: each walks the `job_status_updated` index from the
+    # newest success down until it has its samples (a finished job's last update is its success),
+    # so the cost does not grow with the history the way a window over every success would.
+    match = Q()
+    for provider, model, mode in keys:
+        latest = recent.filter(provider=provider, model=model, mode=mode).order_by("-updated_at")
+        match |= Q(pk__in=latest.values("pk")[:ETA_SAMPLES])
+    rows = Job.objects.filter(match).values_list("provider", "model", "mode", "created_at", "finished_at")
+    samples: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for provider, model, mode, created, finished in rows:
+        if finished is not None:
+            samples[(provider, model, mode)].append(max(0.0, (finished - created).total_seconds()))
+    return {key: (float(statistics.median(values)), len(values)) for key, values in samples.items()}
+
+
+def _queue_positions(job_ids) -> dict[int, int]:
+    """1 + the number of queued jobs in the install created before each given job, in one query."""
+    ahead = (
+        Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=OuterRef("created_at"))
+        .order_by()
+        .values("status")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    rows = Job.objects.filter(pk__in=job_ids).annotate(
+        ahead=Coalesce(Subquery(ahead, output_field=IntegerField()), 0)
+    )
+    return {pk: n + 1 for pk, n in rows.values_list("pk", "ahead")}
+
+
+def jobs_with_progress(jobs):
+    """Set `typical_seconds`, `typical_samples` and `queue_position` on each job (None when unknown).
+
+    At most two queries whatever the number of jobs, none when no job is active: the gallery's
+    query count stays the same at 10 or 10,000 jobs.
+    """
+    jobs = list(jobs)
+    active = [job for job in jobs if job.is_active]
+    typical = job_typical_durations(keys={(j.provider, j.model, j.mode) for j in active}) if active else {}
+    queued = [job.pk for job in active if job.status == JobStatus.QUEUED]
+    positions = _queue_positions(queued) if queued else {}
+    for job in jobs:
+        seconds, samples = (
+            typical.get((job.provider, job.model, job.mode), (None, 0)) if job.is_active else (None, 0)
+        )
+        job.typical_seconds = round(seconds) if seconds is not None else None
+        job.typical_samples = samples
+        job.queue_position = positions.get(job.pk)
+    return jobs
 
 
 def asset_get_for_user(*, user, public_id):

@@ -94,6 +94,7 @@ def _project_page_context(project, membership, form) -> dict:
     since = timezone.now()
     jobs, next_cursor = selectors.gallery_page(project=project)
     context = studio.form_context(project, membership, form) if form is not None else {}
+    selectors.jobs_with_progress(jobs)
     return {
         **context,
         "project": project,
@@ -260,6 +261,7 @@ def job_create(request, project_id):
         "since": timezone.now().isoformat(),
         "polling": True,
     }
+    selectors.jobs_with_progress([job])
     response = render(request, "generations/project_detail.html#job-created", context)
     return trigger_client_event(response, "job-created", {"id": str(job.public_id), "repeated": deduplicated})
 
@@ -273,6 +275,7 @@ def gallery_page(request, project_id):
         # Not a cursor we handed out: nothing to append (htmx swaps no 4xx body).
         return HttpResponseBadRequest("before must be a job id")
     jobs, next_cursor = selectors.gallery_page(project=project, before=before)
+    selectors.jobs_with_progress(jobs)
     context = {"project": project, "membership": membership, "jobs": jobs, "next_cursor": next_cursor}
     return render(request, "generations/project_detail.html#gallery-page", context)
 
@@ -300,6 +303,7 @@ def gallery_changes(request, project_id):
     changed = selectors.gallery_changes(project=project, since=since - CHANGE_LOOKBACK)
     if not changed and polling:
         return HttpResponse(status=204)
+    selectors.jobs_with_progress(changed)
     # Otherwise the changed cards, and a poller that stops itself once nothing is running.
     context = {
         "project": project,
@@ -315,6 +319,7 @@ def gallery_changes(request, project_id):
 @team_required
 def job_detail(request, job_id):
     job, membership = selectors.job_get_for_user(user=request.user, public_id=job_id)
+    selectors.jobs_with_progress([job])
     context = {
         "job": job,
         "membership": membership,
