@@ -24,7 +24,16 @@ from django.http import Http404
 from django.utils import timezone
 
 from generations import services
-from generations.models import Asset, AssetRole, Collection, CollectionItem, Favourite, Job, Project
+from generations.models import (
+    ACTIVE_STATUSES,
+    Asset,
+    AssetRole,
+    Collection,
+    CollectionItem,
+    Favourite,
+    Job,
+    Project,
+)
 from providers.base import RequestValidationError
 from wanweb.accounts.models import Membership
 
@@ -192,6 +201,30 @@ def gallery_page(*, team, user, filters: GalleryFilters, after=None, size: int =
     page = list(qs[: size + 1])
     next_after = page[size - 1].public_id if len(page) > size else None
     return page[:size], next_after
+
+
+ACTIVE_FILTER = "active"  # the status filter's "running or queued": jobs, since they have no outputs yet
+ACTIVE_JOBS_MAX = 100
+
+
+def shows_active_jobs(filters: GalleryFilters) -> bool:
+    return filters.status == ACTIVE_FILTER or filters.status in ACTIVE_STATUSES
+
+
+def active_jobs_for_team(*, team, filters: GalleryFilters) -> list[Job]:
+    """The team's queued and running jobs matching the filters, newest first (the top bar's link)."""
+    statuses = ACTIVE_STATUSES if filters.status == ACTIVE_FILTER else [filters.status]
+    qs = Job.objects.filter(team=team, status__in=statuses).select_related("project", "created_by")
+    if filters.project:
+        qs = qs.filter(project__public_id=filters.project)
+    for name in ("mode", "model", "provider"):
+        if getattr(filters, name):
+            qs = qs.filter(**{name: getattr(filters, name)})
+    if filters.creator:
+        qs = qs.filter(created_by__username=filters.creator)
+    for term in _search_terms(filters.q):
+        qs = qs.filter(prompt__icontains=term)
+    return list(qs.order_by("-created_at", "-id")[:ACTIVE_JOBS_MAX])
 
 
 def team_has_outputs(*, team) -> bool:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from generations import gallery
+from generations import gallery, selectors
 from generations.models import JobStatus, Project
 from providers.base import RequestValidationError
 from wanweb import params
@@ -30,7 +30,10 @@ class GalleryFilterForm(forms.Form):
     mode = forms.CharField(required=False, max_length=8)
     model = forms.CharField(required=False, max_length=120)
     provider = forms.CharField(required=False, max_length=20)
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *JobStatus.choices])
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), (gallery.ACTIVE_FILTER, "Running or queued"), *JobStatus.choices],
+    )
     creator = forms.CharField(required=False, max_length=150)
     date_from = forms.DateField(required=False)
     date_to = forms.DateField(required=False)
@@ -61,6 +64,18 @@ def _safe_next(request, fallback: str) -> str:
 def _gallery_context(request, *, filters: gallery.GalleryFilters, base_url: str) -> dict:
     membership = request.membership
     team = membership.team
+    if gallery.shows_active_jobs(filters):
+        # Queued and running jobs have no outputs yet: list the jobs themselves.
+        jobs = selectors.jobs_with_progress(gallery.active_jobs_for_team(team=team, filters=filters))
+        return {
+            "membership": membership,
+            "filters": filters,
+            "outputs": [],
+            "active_jobs": jobs,
+            "next_url": "",
+            "base_url": base_url,
+            "team_has_outputs": True,
+        }
     outputs, next_after = gallery.gallery_page(
         team=team, user=request.user, filters=filters, after=request.GET.get("after")
     )
@@ -106,7 +121,7 @@ def team_gallery(request):
         form=form,
         choices=gallery.gallery_choices(team=request.membership.team),
         sorts=[(k, label) for k, (label, _) in gallery.SORTS.items()],
-        statuses=JobStatus.choices,
+        statuses=[(gallery.ACTIVE_FILTER, "Running or queued"), *JobStatus.choices],
         **_bulk_context(request),
     )
     return render(request, template, context)

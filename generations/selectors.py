@@ -101,8 +101,28 @@ def gallery_changes(*, project: Project, since):
     )
 
 
+def favourite_ids(*, user, jobs) -> list[str]:
+    """Public ids of the outputs among `jobs` the user starred (cards are shared by all; the lightbox asks)."""
+    asset_ids = [output.pk for job in jobs for output in getattr(job, "outputs", ())]
+    if not asset_ids:
+        return []
+    from generations.models import Favourite
+
+    return [
+        str(public_id)
+        for public_id in Favourite.objects.filter(user=user, asset_id__in=asset_ids).values_list(
+            "asset__public_id", flat=True
+        )
+    ]
+
+
 def project_has_active_jobs(*, project: Project) -> bool:
     return Job.objects.filter(project=project, status__in=ACTIVE_STATUSES).exists()
+
+
+def team_active_job_count(*, team) -> int:
+    """The team's queued and running jobs: the top bar's indicator."""
+    return Job.objects.filter(team=team, status__in=ACTIVE_STATUSES).count()
 
 
 # An ETA is the median wait of this install's latest successes of the same (provider, model, mode).

@@ -97,6 +97,7 @@ def _project_page_context(project, membership, form) -> dict:
     selectors.jobs_with_progress(jobs)
     return {
         **context,
+        "favourite_ids": selectors.favourite_ids(user=membership.user, jobs=jobs),
         "project": project,
         "membership": membership,
         "form": form,
@@ -260,6 +261,7 @@ def job_create(request, project_id):
         "deduplicated": deduplicated,
         "since": timezone.now().isoformat(),
         "polling": True,
+        "running_jobs": selectors.team_active_job_count(team=project.team),
     }
     selectors.jobs_with_progress([job])
     response = render(request, "generations/project_detail.html#job-created", context)
@@ -276,7 +278,13 @@ def gallery_page(request, project_id):
         return HttpResponseBadRequest("before must be a job id")
     jobs, next_cursor = selectors.gallery_page(project=project, before=before)
     selectors.jobs_with_progress(jobs)
-    context = {"project": project, "membership": membership, "jobs": jobs, "next_cursor": next_cursor}
+    context = {
+        "project": project,
+        "membership": membership,
+        "jobs": jobs,
+        "next_cursor": next_cursor,
+        "favourite_ids": selectors.favourite_ids(user=request.user, jobs=jobs),
+    }
     return render(request, "generations/project_detail.html#gallery-page", context)
 
 
@@ -288,11 +296,14 @@ CHANGE_LOOKBACK = timedelta(seconds=10)
 def gallery_changes(request, project_id):
     """The gallery's one refresh request per interval, whatever the number of running jobs.
 
-    Nothing changed: 204 and htmx leaves the page alone. Otherwise the changed cards (out of band)
-    and a new poller that stops itself when no job in the project is active.
+    Two paces: every 2 s while a job of the project is active, every 15 s (`idle=1`, paused by
+    static/js/live.js while the tab is hidden) while none is, so jobs started by teammates, the CLI
+    or another tab appear. Nothing changed and the pace is right: 204, htmx leaves the page alone.
+    Otherwise the changed cards (out of band) and a poller at the pace the project now needs.
     """
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
     since = params.get_datetime(request.GET, "since") or timezone.now()
+    idle = request.GET.get("idle") == "1"
     now = timezone.now()
     # Ask "is anything still running?" before reading the changes: a job that finishes in
     # between is then in the changes, never lost behind a poller that has stopped.
@@ -301,16 +312,16 @@ def gallery_changes(request, project_id):
     # a little, so a change committed just after the previous answer is not skipped. Cards
     # replace themselves in place, so sending one twice is harmless.
     changed = selectors.gallery_changes(project=project, since=since - CHANGE_LOOKBACK)
-    if not changed and polling:
+    if not changed and polling != idle:
         return HttpResponse(status=204)
     selectors.jobs_with_progress(changed)
-    # Otherwise the changed cards, and a poller that stops itself once nothing is running.
     context = {
         "project": project,
         "membership": membership,
         "changed": changed,
         "since": now.isoformat(),
         "polling": polling,
+        "running_jobs": selectors.team_active_job_count(team=project.team),
     }
     return render(request, "generations/project_detail.html#gallery-changes", context)
 

@@ -1,10 +1,18 @@
-"""Small display filters for the studio's cards and job pages."""
+"""Small display helpers for the studio's pages: the top bar's running-jobs count, rough durations."""
 
 from __future__ import annotations
 
 from django import template
 
 register = template.Library()
+
+
+@register.inclusion_tag("generations/_running_jobs.html")
+def running_jobs_indicator(membership):
+    """The top bar's count of the team's active jobs (one COUNT query, full pages only)."""
+    from generations.selectors import team_active_job_count
+
+    return {"count": team_active_job_count(team=membership.team)}
 
 
 @register.filter

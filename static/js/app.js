@@ -60,7 +60,7 @@
   document.addEventListener("mouseover", function (e) { if (isVideo(e.target)) e.target.play().catch(function () {}); });
   document.addEventListener("mouseout", function (e) { if (isVideo(e.target)) e.target.pause(); });
   document.addEventListener("click", function (e) {
-    if (!isVideo(e.target)) return;
+    if (!isVideo(e.target) || e.target.closest("[data-lightbox]")) return; // the lightbox opens instead
     e.preventDefault();
     if (e.target.paused) { e.target.play().catch(function () {}); } else { e.target.pause(); }
   });

@@ -33,4 +33,28 @@
     setInterval(tickClocks, 1000);
   });
   document.addEventListener("htmx:afterSettle", tickClocks);
+
+  // -- The idle check -----------------------------------------------------------------------
+  // While nothing runs, #gallery-poller asks every 15 s whether anything changed (204 when not),
+  // so jobs started by teammates, the CLI or another tab appear. A hidden tab does not ask; when it
+  // is shown again it asks at once if a check is due. Never two idle checks within 15 s.
+  var IDLE_EVERY = 15000;
+  var lastCheck = Date.now(); // loading the page was a look
+  function isIdlePoller(el) { return !!el && el.id === "gallery-poller" && el.dataset.polling === "false"; }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var el = event.detail.elt;
+    if (!el || el.id !== "gallery-poller") return;
+    if (isIdlePoller(el) && (document.hidden || Date.now() - lastCheck < IDLE_EVERY - 250)) {
+      event.preventDefault();
+      return;
+    }
+    lastCheck = Date.now();
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) return;
+    var poller = document.getElementById("gallery-poller");
+    if (isIdlePoller(poller) && Date.now() - lastCheck >= IDLE_EVERY - 250 && window.htmx) {
+      htmx.trigger(poller, "wanweb:check");
+    }
+  });
 })();
