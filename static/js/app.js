@@ -1,8 +1,18 @@
 // Small glue between htmx and Bootstrap; no framework beyond the two.
 (function () {
+  // A toast shown while the tab is hidden waits until it is seen, then stays its time (5 s, or data-delay).
   function hideToastsLater(root) {
     root.querySelectorAll('.toast[data-autohide="true"]').forEach(function (el) {
-      setTimeout(function () { el.classList.remove("show"); el.remove(); }, 5000);
+      if (el.dataset.hiding) return;
+      el.dataset.hiding = "1";
+      var delay = Number(el.dataset.delay || 5000);
+      function start() { setTimeout(function () { el.classList.remove("show"); el.remove(); }, delay); }
+      if (!document.hidden) { start(); return; }
+      document.addEventListener("visibilitychange", function seen() {
+        if (document.hidden) return;
+        document.removeEventListener("visibilitychange", seen);
+        start();
+      });
     });
   }
   document.addEventListener("DOMContentLoaded", function () { hideToastsLater(document); });
@@ -18,17 +28,37 @@
   });
   document.addEventListener("htmx:sendError", function () { showToast("The server could not be reached.", "danger"); });
 
-  function showToast(text, kind) {
+  // showToast(text, kind, {href, linkText, delay}): with `href`, the toast ends in a link
+  // ("Open") and stays 10 s unless `delay` says otherwise.
+  function showToast(text, kind, options) {
+    options = options || {};
     var box = document.getElementById("messages");
     if (!box) return;
     var toast = document.createElement("div");
     toast.className = "toast show align-items-center border-0 text-bg-" + kind;
     toast.setAttribute("role", "status");
     toast.dataset.autohide = "true";
+    toast.dataset.delay = String(options.delay || (options.href ? 10000 : 5000));
+    var row = document.createElement("div");
+    row.className = "d-flex";
     var body = document.createElement("div");
     body.className = "toast-body";
     body.textContent = text;
-    toast.appendChild(body);
+    if (options.href) {
+      var link = document.createElement("a");
+      link.className = "toast-link ms-2";
+      link.href = options.href;
+      link.textContent = options.linkText || "Open";
+      body.appendChild(link);
+    }
+    row.appendChild(body);
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-close btn-close-white me-2 m-auto";
+    close.setAttribute("aria-label", "Close");
+    close.addEventListener("click", function () { toast.remove(); });
+    row.appendChild(close);
+    toast.appendChild(row);
     box.appendChild(toast);
     hideToastsLater(box);
   }

@@ -52,9 +52,108 @@
   });
   document.addEventListener("visibilitychange", function () {
     if (document.hidden) return;
+    resetTitle();
     var poller = document.getElementById("gallery-poller");
     if (isIdlePoller(poller) && Date.now() - lastCheck >= IDLE_EVERY - 250 && window.htmx) {
       htmx.trigger(poller, "wanweb:check");
     }
+  });
+
+  // -- Finished jobs: the tab title, a toast with a link, an opt-in notification -------------
+  // The grid's cards are replaced in place by the poller; a card that was queued/running and
+  // comes back succeeded or failed is news. Cards seen for the first time (load more, a job that
+  // started and ended between two checks) are not: nobody was waiting for them.
+  var ACTIVE = { queued: true, submitted: true, running: true };
+  var ANNOUNCED = { succeeded: true, failed: true };
+  var LONG_JOB = 30; // seconds: only jobs this long are worth a system notification
+  var NOTIFY_KEY = "wanweb.notify";
+  var baseTitle = document.title;
+  var unseen = 0;
+  var statuses = {};
+
+  function resetTitle() {
+    unseen = 0;
+    document.title = baseTitle;
+  }
+
+  function cardFacts(card) {
+    var link = card.querySelector(".prompt a");
+    return {
+      prompt: link ? link.textContent.trim() : "A job",
+      url: link ? link.getAttribute("href") : "",
+      seconds: Number(card.dataset.finished || 0) - Number(card.dataset.created || 0),
+    };
+  }
+
+  function notifyOn() {
+    try { return window.localStorage.getItem(NOTIFY_KEY) === "on"; } catch (e) { return false; }
+  }
+
+  function announce(card) {
+    var facts = cardFacts(card);
+    var ok = card.dataset.status === "succeeded";
+    if (window.wanweb) {
+      window.wanweb.showToast((ok ? "Done: " : "Failed: ") + facts.prompt, ok ? "success" : "danger", { href: facts.url, linkText: "Open" });
+    }
+    if (document.hidden) {
+      unseen += 1;
+      document.title = "(" + unseen + ") " + baseTitle;
+    }
+    var away = document.hidden || !document.hasFocus();
+    if (away && notifyOn() && facts.seconds > LONG_JOB && "Notification" in window && Notification.permission === "granted") {
+      var note = new Notification(ok ? "Your job is done" : "Your job failed", { body: facts.prompt, tag: card.id });
+      note.onclick = function () { window.focus(); if (facts.url) window.location.href = facts.url; };
+    }
+  }
+
+  function watch(card) {
+    var before = statuses[card.id];
+    var now = card.dataset.status;
+    statuses[card.id] = now;
+    if (before && ACTIVE[before] && ANNOUNCED[now]) announce(card);
+  }
+
+  function setUpNotifyToggle() {
+    var bar = document.getElementById("gallery-toolbar");
+    var toggle = document.getElementById("notify-toggle");
+    if (!bar || !toggle || !("Notification" in window)) return;
+    bar.hidden = false;
+    function show() {
+      var on = notifyOn() && Notification.permission === "granted";
+      toggle.setAttribute("aria-pressed", on ? "true" : "false");
+      toggle.querySelector("i").className = "bi bi-bell" + (on ? "-fill" : "");
+    }
+    function set(on) {
+      try { window.localStorage.setItem(NOTIFY_KEY, on ? "on" : "off"); } catch (e) { /* private mode */ }
+      show();
+    }
+    toggle.addEventListener("click", function () {
+      if (toggle.getAttribute("aria-pressed") === "true") { set(false); return; }
+      if (Notification.permission === "granted") { set(true); return; }
+      if (Notification.permission === "denied") {
+        if (window.wanweb) window.wanweb.showToast("Notifications are blocked for this site in your browser's settings.", "warning");
+        return;
+      }
+      // Asked here, on the user's click, never on page load.
+      Promise.resolve(Notification.requestPermission()).then(function (answer) { set(answer === "granted"); });
+    });
+    show();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    baseTitle = document.title;
+    var grid = document.getElementById("gallery-grid");
+    if (!grid) return;
+    grid.querySelectorAll(".job-card").forEach(function (card) { statuses[card.id] = card.dataset.status; });
+    new MutationObserver(function (records) {
+      records.forEach(function (record) {
+        record.addedNodes.forEach(function (node) {
+          if (node.nodeType !== 1) return;
+          if (node.classList.contains("job-card")) { watch(node); return; }
+          node.querySelectorAll && node.querySelectorAll(".job-card").forEach(watch);
+        });
+      });
+    }).observe(grid, { childList: true });
+    setUpNotifyToggle();
   });
 })();

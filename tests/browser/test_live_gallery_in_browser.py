@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from generations.models import Job
 from tests.conftest import PASSWORD
@@ -66,7 +68,7 @@ def test_a_job_made_on_the_command_line_appears_on_an_idle_open_page(
     assert page.get_attribute("#gallery-poller", "data-polling") == "true"
     indicator = page.locator("#running-jobs")
     indicator.wait_for(state="visible")
-    assert indicator.inner_text().strip() == "1"
+    assert " ".join(indicator.inner_text().split()) == "1 running"
     assert indicator.locator("a").get_attribute("href") == "/gallery/?status=active"
     screenshot(page, "60-live-cli-job-and-indicator")
     page.set_viewport_size({"width": 390, "height": 844})
@@ -287,4 +289,76 @@ def test_the_team_gallery_opens_outputs_in_the_lightbox_and_keeps_stars_in_step(
     page.keyboard.press("Escape")
     # The card's own star followed.
     assert page.locator(f"#star-{tall_output.public_id}").get_attribute("aria-pressed") == "false"
+    assert page.js_errors == []
+
+
+# -- "tell me when it's done": the tab title, a toast with a link, an opt-in notification -------
+
+FAKE_NOTIFICATIONS = """
+window.__notes = [];
+window.__asked = 0;
+class FakeNotification {
+  constructor(title, options) { window.__notes.push({title: title, body: (options || {}).body || ""}); }
+  static requestPermission() {
+    window.__asked += 1;
+    FakeNotification.permission = "granted";
+    return Promise.resolve("granted");
+  }
+}
+FakeNotification.permission = "default";
+window.Notification = FakeNotification;
+"""
+
+
+def test_finished_jobs_count_in_the_title_toast_with_a_link_and_notify_when_long(
+    live_server, page, alice, acme_project
+):
+    from tests.factories import JobFactory, make_output
+
+    now = timezone.now()
+    long_job = JobFactory(
+        project=acme_project, created_by=alice, status="running", prompt="A long render of a glacier",
+        created_at=now - timedelta(seconds=90), updated_at=now - timedelta(minutes=1), progress=50,
+    )  # fmt: skip
+    short_job = JobFactory(
+        project=acme_project, created_by=alice, status="running", prompt="A quick sketch of a cat",
+        created_at=now - timedelta(seconds=3), updated_at=now - timedelta(minutes=1), progress=50,
+    )  # fmt: skip
+    page.add_init_script(FAKE_VISIBILITY + FAKE_NOTIFICATIONS)
+    _log_in(page, live_server)
+    page.goto(f"{live_server.url}/projects/{acme_project.public_id}/")
+    assert page.title() == "Spring campaign · wanweb"
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__asked") == 0, "permission is asked only when the user opts in"
+
+    toggle = page.get_by_role("button", name="Notify me")
+    assert toggle.get_attribute("aria-pressed") == "false"
+    toggle.click()
+    page.wait_for_function(
+        "() => document.getElementById('notify-toggle').getAttribute('aria-pressed') === 'true'"
+    )
+    assert page.evaluate("window.__asked") == 1
+
+    page.evaluate("window.__setHidden(true)")
+    make_output(long_job)
+    for job in (long_job, short_job):
+        Job.objects.filter(pk=job.pk).update(
+            status="succeeded", progress=100, finished_at=timezone.now(), updated_at=timezone.now()
+        )
+    page.wait_for_function("() => document.title === '(2) Spring campaign · wanweb'", timeout=10_000)
+    # Only the job that ran over 30 s is worth a system notification.
+    notes = page.evaluate("window.__notes")
+    assert [n["body"] for n in notes] == ["A long render of a glacier"]
+
+    page.evaluate("window.__setHidden(false)")
+    page.wait_for_function("() => document.title === 'Spring campaign · wanweb'")
+    toast = page.locator(".toast", has_text="A long render of a glacier")
+    toast.wait_for()
+    link = toast.get_by_role("link", name="Open")
+    assert link.get_attribute("href") == long_job.detail_url
+    page.screenshot(path=str(_artifacts() / "64-toast-job-finished.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(_artifacts() / "64b-toast-job-finished-phone.png"))
+    link.click()
+    page.wait_for_url(f"{live_server.url}{long_job.detail_url}")
     assert page.js_errors == []
