@@ -176,6 +176,12 @@ class Job(models.Model):
         return self.status in (JobStatus.FAILED, JobStatus.CANCELED)
 
     @property
+    def provider_label(self) -> str:
+        from providers.registry import PROVIDER_LABELS
+
+        return PROVIDER_LABELS.get(self.provider, self.provider)
+
+    @property
     def error_label(self) -> str:
         from generations.display import error_label
 

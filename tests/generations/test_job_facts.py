@@ -96,7 +96,7 @@ def test_simulator_only_keys_are_hidden_on_vendor_jobs(client, bob, acme_project
     )
     client.force_login(bob)
     body = _job_page(client, job)
-    assert "<th>Resolution</th><td>720p</td>" in body
+    assert "<th>Resolution</th><td>720p</td>" in body and "<th>Provider</th><td>fal.ai</td>" in body
     assert "sim_delay" not in body and "Simulated" not in body and "sim_fault" not in body
 
 
