@@ -97,7 +97,7 @@ def _project_page_context(project, membership, form) -> dict:
     selectors.jobs_with_progress(jobs)
     return {
         **context,
-        "favourite_ids": selectors.favourite_ids(user=membership.user, jobs=jobs),
+        "favourite_ids": selectors.favourite_ids(user_id=membership.user_id, jobs=jobs),
         "project": project,
         "membership": membership,
         "form": form,
@@ -283,7 +283,7 @@ def gallery_page(request, project_id):
         "membership": membership,
         "jobs": jobs,
         "next_cursor": next_cursor,
-        "favourite_ids": selectors.favourite_ids(user=request.user, jobs=jobs),
+        "favourite_ids": selectors.favourite_ids(user_id=request.user.pk, jobs=jobs),
     }
     return render(request, "generations/project_detail.html#gallery-page", context)
 

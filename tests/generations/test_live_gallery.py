@@ -109,3 +109,18 @@ def test_the_running_filter_says_so_when_nothing_runs(client, bob, acme_project)
     client.force_login(bob)
     body = client.get(reverse("generations:team-gallery"), {"status": "active"}).content.decode()
     assert "Nothing is running" in body
+
+
+def test_the_project_page_tells_the_lightbox_which_outputs_you_starred(client, alice, bob, acme_project):
+    from generations.models import Favourite
+    from tests.factories import make_output
+
+    mine = make_output(JobFactory(project=acme_project), index=0)
+    theirs = make_output(JobFactory(project=acme_project), index=0)
+    Favourite.objects.create(user=bob, asset=mine)
+    Favourite.objects.create(user=alice, asset=theirs)
+    client.force_login(bob)
+    body = client.get(reverse("generations:project-detail", args=[acme_project.public_id])).content.decode()
+    assert f'<div class="favourite-ids" hidden data-ids="{mine.public_id}"></div>' in body
+    # The cards themselves are the same for everyone (cached): the tiles carry no star state.
+    assert "data-favourite=" not in body
