@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every name a view reads from request.GET / request.POST directly (checked against the code below).
 DIRECT_PARAMS = {
     "GET": {
+        "idle",
         "next",
         "after",
         "archived",
