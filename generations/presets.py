@@ -43,6 +43,14 @@ def preset_create(
     RequestValidationError for a blank or taken name, or parameters the model does not take."""
     if not membership.can_manage_members:
         raise PermissionDenied("Only owners and admins manage presets.")
+    # PostgreSQL refuses NUL in text columns: a field error, not a 500 (SQLite would store it).
+    for field, text in (
+        ("preset_name", name),
+        ("preset_suffix", prompt_suffix),
+        ("preset_negative", negative_prompt),
+    ):
+        if "\x00" in (text or ""):
+            raise RequestValidationError({field: ["This field cannot contain a NUL character."]})
     name = name.strip()[:80]
     if not name:
         raise RequestValidationError({"preset_name": ["Give the preset a name."]})

@@ -77,7 +77,9 @@ def test_a_new_user_runs_all_seven_modes_live(
         for slot, path in files.get(mode, {}).items():
             page.locator(f"#generation-form input[type=file][name=input_{slot}]").set_input_files(str(path))
         page.get_by_label("Prompt", exact=True).fill(f"{mode}: a lighthouse in a storm")
-        page.locator("details.advanced summary").click()
+        # Open (not toggle) the advanced settings: the form may re-render once the chosen file is
+        # kept as a chip, and a click on an already open <details> would close it.
+        page.locator("details.advanced").evaluate("d => { d.open = true; }")
         page.locator("#id_sim_delay").fill("2")
         before = page.locator(".job-card").count()
         page.get_by_role("button", name="Generate").click()
