@@ -9,7 +9,7 @@ from django import forms
 from generations.assets import UploadedInput
 from generations.uploads import InputRef
 from providers import catalog, media
-from providers.base import MODE_LABELS, Mode
+from providers.base import MODE_LABELS, MediaInfo, Mode
 from providers.catalog import FieldSpec, MediaSlot, ModelSpec
 from providers.registry import PROVIDER_LABELS
 
@@ -152,6 +152,35 @@ def _file_field_for(slot: MediaSlot) -> forms.Field:
     if slot.max_count > 1:
         return MultipleFileField(widget=MultipleFileInput(attrs={"accept": accept}), **common)
     return forms.FileField(widget=forms.ClearableFileInput(attrs={"accept": accept}), **common)
+
+
+class UploadRefused(Exception):
+    """An uploaded file a slot cannot take; the message names the file and the limit."""
+
+
+def probe_upload(upload, slot: MediaSlot) -> tuple[bytes, MediaInfo]:
+    """Read one uploaded file for `slot` and check it by its bytes (size first, unread when too big).
+
+    Raises UploadRefused. The form and the studio's chip upload both go through here.
+    """
+    limit = min(slot.max_bytes or MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES)
+    if upload.size > limit:
+        raise UploadRefused(
+            f"{upload.name} is {upload.size / 1048576:.1f} MB; the limit is {limit / 1048576:g} MB."
+        )
+    data = upload.read()
+    try:
+        info = media.probe(
+            data,
+            filename=upload.name,
+            expected_kind=slot.kind,
+            max_bytes=slot.max_bytes,
+            min_duration=slot.min_seconds,
+            max_duration=slot.max_seconds,
+        )
+    except media.MediaError as exc:
+        raise UploadRefused(f"{upload.name}: {exc}") from exc
+    return data, info
 
 
 class GenerationForm(forms.Form):
@@ -327,25 +356,10 @@ class GenerationForm(forms.Form):
                 )
                 continue
             for upload in files:
-                limit = min(slot.max_bytes or MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES)
-                if upload.size > limit:
-                    self.add_error(
-                        field_name,
-                        f"{upload.name} is {upload.size / 1048576:.1f} MB; the limit is {limit / 1048576:g} MB.",
-                    )
-                    continue
-                data = upload.read()
                 try:
-                    info = media.probe(
-                        data,
-                        filename=upload.name,
-                        expected_kind=slot.kind,
-                        max_bytes=slot.max_bytes,
-                        min_duration=slot.min_seconds,
-                        max_duration=slot.max_seconds,
-                    )
-                except media.MediaError as exc:
-                    self.add_error(field_name, f"{upload.name}: {exc}")
+                    data, info = probe_upload(upload, slot)
+                except UploadRefused as exc:
+                    self.add_error(field_name, str(exc))
                     continue
                 kept = UploadedInput(slot=slot.name, data=data, filename=upload.name, info=info)
                 self.uploads.append(kept)

@@ -10,8 +10,7 @@ from django_htmx.http import trigger_client_event
 
 from generations import presets, selectors, studio, uploads
 from generations.files import stored_file_response
-from generations.forms import MAX_UPLOAD_BYTES, resolve_model
-from providers import media
+from generations.forms import UploadRefused, probe_upload, resolve_model
 from providers.base import RequestValidationError
 from wanweb.accounts.views import team_required
 
@@ -43,24 +42,10 @@ def upload_create(request, project_id):
     if slot is None or upload is None:
         context["error"] = "Choose a file for one of this model's inputs."
         return render(request, FORM_TEMPLATE + "#upload-result", context)
-    limit = min(slot.max_bytes or MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES)
-    if upload.size > limit:
-        context["error"] = (
-            f"{upload.name} is {upload.size / 1048576:.1f} MB; the limit is {limit / 1048576:g} MB."
-        )
-        return render(request, FORM_TEMPLATE + "#upload-result", context)
-    data = upload.read()
     try:
-        info = media.probe(
-            data,
-            filename=upload.name,
-            expected_kind=slot.kind,
-            max_bytes=slot.max_bytes,
-            min_duration=slot.min_seconds,
-            max_duration=slot.max_seconds,
-        )
-    except media.MediaError as exc:
-        context["error"] = f"{upload.name}: {exc}"
+        data, info = probe_upload(upload, slot)
+    except UploadRefused as exc:
+        context["error"] = str(exc)
         return render(request, FORM_TEMPLATE + "#upload-result", context)
     pending = uploads.pending_upload_create(
         user=request.user, team=membership.team, filename=upload.name, data=data, info=info
