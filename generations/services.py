@@ -423,9 +423,14 @@ def job_apply_update(*, job: Job, update: Update) -> None:
         return
     if update.status == Status.CANCELED:
         if _transition(
-            job, from_statuses=ACTIVE_STATUSES, status=JobStatus.CANCELED, finished_at=timezone.now()
+            job,
+            from_statuses=ACTIVE_STATUSES,
+            status=JobStatus.CANCELED,
+            result=[],
+            finished_at=timezone.now(),
         ):
             _event(job, JobStatus.CANCELED, "Canceled by the vendor")
+            on_job_finished(job)  # the hold goes back, as for a cancel from our side
         return
     error = update.error or ProviderError("The vendor reported a failure without a reason.")
     job_fail(job=job, code=error.code, message=error.message)
