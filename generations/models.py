@@ -250,6 +250,21 @@ class Asset(models.Model):
             return _url_pattern("generations:asset-thumb").format(self.public_id)
         return self.file_url
 
+    # The mode an output feeds when a creator picks "Use as input" (the job page offers the others).
+    USE_AS_INPUT_MODE = {"image": "edit", "video": "v2v"}
+
+    @property
+    def use_as_input_url(self) -> str:
+        """The job's project page with this output in the first slot of the next job ('' for audio).
+
+        Reads self.job.project: galleries select it with the job, so this costs no query per card.
+        """
+        mode = self.USE_AS_INPUT_MODE.get(self.kind)
+        if mode is None:
+            return ""
+        project_url = _url_pattern("generations:project-detail").format(self.job.project.public_id)
+        return f"{project_url}?use={self.public_id}&mode={mode}"
+
 
 class JobEvent(models.Model):
     """The job's timeline: each status transition and notable step, with its time."""

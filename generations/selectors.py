@@ -55,7 +55,7 @@ GALLERY_PAGE_SIZE = 24
 
 def _with_outputs(queryset):
     outputs = Asset.objects.filter(role=AssetRole.OUTPUT).order_by("index")
-    return queryset.select_related("created_by").prefetch_related(
+    return queryset.select_related("created_by", "project").prefetch_related(
         Prefetch("assets", queryset=outputs, to_attr="outputs")
     )
 

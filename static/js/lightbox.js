@@ -74,7 +74,7 @@
     part("download").href = data.src + "?download=1";
     part("job").href = data.jobUrl || "#";
     part("job").hidden = !data.jobUrl;
-    var use = useAsInputUrl(tile);
+    var use = dialog.dataset.canGenerate === "true" ? useAsInputUrl(tile) : "";
     part("use").hidden = !use;
     part("use").href = use || "#";
     part("play").hidden = data.kind !== "video";

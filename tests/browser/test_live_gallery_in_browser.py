@@ -189,11 +189,6 @@ def test_the_lightbox_walks_the_grid_with_the_keyboard_and_gives_focus_back(
     page.set_viewport_size({"width": 1440, "height": 900})
     _log_in(page, live_server)
     page.goto(f"{live_server.url}/projects/{studio_outputs['four'].project.public_id}/")
-    # Another engineer's cards carry a "Use as input" URL; the lightbox shows it when there is one.
-    page.evaluate(
-        "id => document.getElementById('job-' + id).dataset.useAsInputUrl = '/use-me/'",
-        str(studio_outputs["four"].public_id),
-    )
     first = page.locator(f"#job-{studio_outputs['four'].public_id} .output-tile").first
     first.focus()
     page.keyboard.press("Enter")
@@ -212,7 +207,8 @@ def test_the_lightbox_walks_the_grid_with_the_keyboard_and_gives_focus_back(
         == first_asset.file_url + "?download=1"
     )
     use = dialog.get_by_role("link", name="Use as input")
-    assert use.is_visible() and use.get_attribute("href") == "/use-me/"
+    assert use.is_visible() and use.get_attribute("href") == first_asset.use_as_input_url
+    assert f"?use={first_asset.public_id}&mode=edit" in first_asset.use_as_input_url
     page.screenshot(path=str(_artifacts() / "62-lightbox-image.png"))  # the viewport: the dialog covers it
 
     # Favourite from the lightbox.
@@ -237,7 +233,9 @@ def test_the_lightbox_walks_the_grid_with_the_keyboard_and_gives_focus_back(
     page.keyboard.press("ArrowLeft")  # the tall video
     video = dialog.locator("video")
     video.wait_for()
-    assert not use.is_visible()  # the video's card has no "Use as input" URL
+    tall_output = studio_outputs["tall"].assets.get(role="output")
+    assert use.get_attribute("href") == tall_output.use_as_input_url  # a video feeds video to video
+    assert use.get_attribute("href").endswith("&mode=v2v")
     page.keyboard.press(" ")
     page.wait_for_function(
         "() => { const v = document.querySelector('dialog#lightbox video'); return v && !v.paused; }"
@@ -265,6 +263,38 @@ def test_the_lightbox_walks_the_grid_with_the_keyboard_and_gives_focus_back(
     page.screenshot(path=str(_artifacts() / "63b-lightbox-video-phone.png"))
     page.keyboard.press("Escape")
     assert page.js_errors == []
+
+
+def test_use_as_input_from_the_lightbox_opens_the_edit_form_with_the_output_in_its_slot(
+    live_server, page, alice, dave, studio_outputs
+):
+    wide = studio_outputs["wide"]
+    output = wide.assets.get(role="output")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    _log_in(page, live_server)
+    page.goto(f"{live_server.url}/projects/{wide.project.public_id}/")
+    page.locator(f"#job-{wide.public_id} .output-tile").first.click()
+    page.get_by_role("dialog").get_by_role("link", name="Use as input").click()
+    page.wait_for_url(f"**?use={output.public_id}&mode=edit")
+    form = page.locator("#generation-form")
+    assert form.locator("select[name=mode]").input_value() == "edit"
+    chip = form.locator(".upload-chip")
+    chip.wait_for()
+    assert chip.locator("img").count() == 1
+    assert page.js_errors == []
+
+
+def test_a_viewer_gets_no_use_as_input_in_the_lightbox(live_server, page, dave, studio_outputs):
+    wide = studio_outputs["wide"]
+    _log_in(page, live_server, username="dave")
+    page.goto(f"{live_server.url}/projects/{wide.project.public_id}/")
+    page.locator(f"#job-{wide.public_id} .output-tile").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("link", name="Download").wait_for()
+    assert (
+        dialog.get_by_role("link", name="Use as input").count() == 0
+        or not dialog.get_by_role("link", name="Use as input").is_visible()
+    )
 
 
 def test_the_team_gallery_opens_outputs_in_the_lightbox_and_keeps_stars_in_step(
