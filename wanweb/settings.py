@@ -46,17 +46,23 @@ def env_secret(name: str, default: str = "") -> str:
 
 
 DEBUG = env_bool("DEBUG", False)
+
+# --- SECRET_KEY (ops-serve) -------------------------------------------------------------------
+# From SECRET_KEY / SECRET_KEY_FILE; else the random key `make run` / `make serve` generate once
+# into var/secret_key (git-ignored; scripts/services.py); else, only under DEBUG, a development
+# key. Outside DEBUG with none of these it stays empty and the check wanweb.E001 refuses to start
+# (wanweb/checks.py): no key committed to the repository ever signs a production session.
+DEVELOPMENT_SECRET_KEY = "django-insecure-wanweb-development-key-change-me"  # noqa: S105
+GENERATED_SECRET_KEY_PATH = Path(env("WANWEB_SECRET_KEY_PATH") or BASE_DIR / "var" / "secret_key")
 SECRET_KEY = env_secret("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG and env("WANWEB_REQUIRE_SECRET_KEY"):
-        raise ImproperlyConfigured("SECRET_KEY must be set")
-    # A development key: fine for the zero-setup default, never for a real deployment
-    # (check --deploy flags it).
-    SECRET_KEY = "django-insecure-wanweb-development-key-change-me"  # noqa: S105
+if not SECRET_KEY and GENERATED_SECRET_KEY_PATH.is_file():
+    SECRET_KEY = GENERATED_SECRET_KEY_PATH.read_text().strip()
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
+# --- end SECRET_KEY ---------------------------------------------------------------------------
 
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL] if PUBLIC_BASE_URL.startswith("http") else []
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -87,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "wanweb.security.PermissionsPolicyMiddleware",
     "wanweb.accounts.middleware.CurrentTeamMiddleware",
     "wanweb.errors.FriendlyErrorPagesMiddleware",
     # Last: turns a login refused by the axes backend into our lockout page.
@@ -171,6 +178,14 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- static files (ops-serve) ------------------------------------------------------------------
+# Production (`make serve`, Docker): collectstatic into STATIC_ROOT, hashed and compressed names,
+# served by whitenoise with far-future caching. `make run` sets WANWEB_DEV_STATIC: whitenoise
+# serves static/ straight from the source folders and notices edits, with DEBUG on or off.
+WANWEB_DEV_STATIC = env_bool("WANWEB_DEV_STATIC", False)
+if WANWEB_DEV_STATIC:
+    WHITENOISE_USE_FINDERS = True
+    WHITENOISE_AUTOREFRESH = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -182,7 +197,7 @@ STORAGES = {
     },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if not (DEBUG or WANWEB_DEV_STATIC)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
@@ -220,9 +235,43 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
 
+# --- https hardening (ops-serve; docs/DEPLOY.md "Behind a proxy") --------------------------------
+# When PUBLIC_BASE_URL is https (and DEBUG is off): HSTS, https redirect, secure cookies, and, with
+# TRUSTED_PROXY_COUNT > 0, the scheme from the proxy's X-Forwarded-Proto (the proxy must set it
+# and strip any a client sent). CSRF_TRUSTED_ORIGINS and ALLOWED_HOSTS get PUBLIC_BASE_URL's origin.
+from urllib.parse import urlsplit  # noqa: E402
+
+_public = urlsplit(PUBLIC_BASE_URL)
+HTTPS = _public.scheme == "https" and not DEBUG
+if _public.scheme in ("http", "https") and _public.netloc:
+    CSRF_TRUSTED_ORIGINS = [f"{_public.scheme}://{_public.netloc}"]
+    if _public.hostname and _public.hostname not in ALLOWED_HOSTS:
+        ALLOWED_HOSTS.append(_public.hostname)
+else:
+    CSRF_TRUSTED_ORIGINS = []
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and PUBLIC_BASE_URL.startswith("https"))
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if env_int("TRUSTED_PROXY_COUNT", 0) > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+# Load balancers probe over plain http inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS  # subdomains of the app's own host, not of its parent domain
+# Preloading is a promise to browser vendors that is slow to undo: the operator opts in.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Browser features no page uses are switched off (wanweb/security.py). Clipboard writes ("Copy
+# seed") and fullscreen video stay allowed for our own origin.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(self), camera=(), clipboard-write=(self), display-capture=(), "
+    "fullscreen=(self), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), "
+    "payment=(), usb=()"
+)
+# Django admin under a path of the operator's choosing (less noise from scanners of /admin/).
+ADMIN_URL = (env("ADMIN_URL").strip().strip("/") or "admin") + "/"
+# --- end https hardening ----------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -4,7 +4,10 @@ import os
 from pathlib import Path
 
 from wanweb.settings import *  # noqa: F403
-from wanweb.settings import BASE_DIR, env_bool
+from wanweb.settings import BASE_DIR, SECRET_KEY, env_bool
+
+# The tests keep a key of their own (the production settings leave it empty outside DEBUG).
+SECRET_KEY = SECRET_KEY or "wanweb-tests-only-key-never-used-outside-pytest-0123456789abcdef"  # noqa: S105
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

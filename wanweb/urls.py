@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -24,5 +25,5 @@ urlpatterns = [
     path("", include("wanweb.quotas.urls")),
     path("", include("generations.urls")),
     path("s/", include((share_views.public_urlpatterns, "share"))),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_URL, admin.site.urls),  # ADMIN_URL, default admin/
 ]

@@ -49,6 +49,31 @@ def test_the_demo_command_is_idempotent_and_prints_the_login():
     assert Membership.objects.filter(team__slug="demo-studio").count() == 1
 
 
+@pytest.mark.django_db
+def test_the_demo_command_never_resets_a_password_an_operator_changed():
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    call_command("demo", stdout=StringIO())
+    user = get_user_model().objects.get(username="demo")
+    user.set_password("an operator's own passphrase")
+    user.is_superuser = False  # and demoted it
+    user.save()
+
+    out = StringIO()
+    call_command("demo", stdout=out)  # what `make run` does at every start
+    user.refresh_from_db()
+    assert user.check_password("an operator's own passphrase")
+    assert not user.check_password("wanweb-demo") and not user.is_superuser
+    assert "wanweb-demo" not in out.getvalue() and "--reset-password" in out.getvalue()
+
+    call_command("demo", "--reset-password", stdout=StringIO())
+    user.refresh_from_db()
+    assert user.check_password("wanweb-demo")
+
+
 def test_the_login_page_logs_a_user_in(client, alice):
     response = client.post(
         reverse("login"), {"username": "alice", "password": "correct horse battery staple"}
