@@ -1,8 +1,8 @@
 """The app's own error pages, with a next step, whether DEBUG is on or off.
 
-Django shows its technical 404/403 pages (the URL list, the settings) whenever DEBUG is on, and
-`make run` runs with DEBUG. People follow used invite links and links to deleted jobs there too,
-so FriendlyErrorPagesMiddleware renders our pages under DEBUG as well; without DEBUG, Django calls
+Django shows its technical 404/403 pages (the URL list, the settings) whenever DEBUG is on
+(`DEBUG=true make run`; `make run` itself runs without DEBUG). People follow used invite links and
+links to deleted jobs there too, so FriendlyErrorPagesMiddleware renders our pages under DEBUG as well; without DEBUG, Django calls
 the same views through handler404/handler403 (wanweb/urls.py). 500s keep Django's debug page
 under DEBUG: that one is for developers.
 """
