@@ -1,9 +1,13 @@
 import os
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
+
+from wanweb.ops import kombu_workaround
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wanweb.settings")
+
+kombu_workaround.install()  # a Redis restart must not kill the worker (see the module)
 
 app = Celery("wanweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -17,3 +21,11 @@ def _redact_worker_logs(logger, **kwargs):
     from wanweb.redaction import install_on
 
     install_on(logger.handlers)
+
+
+@worker_init.connect
+def _patient_publishing(**kwargs):
+    """In a worker, a task that enqueues the next step waits out a broker restart (settings)."""
+    from django.conf import settings
+
+    app.conf.task_publish_retry_policy = settings.WORKER_PUBLISH_RETRY_POLICY

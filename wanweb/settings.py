@@ -213,10 +213,49 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
-# Every countdown we use stays far below this (shared/RELIABILITY.md section 1).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_DEFAULT_QUEUE = "default"
+
+# --- Broker faults (ops-faults; docs/ARCHITECTURE.md "Faults and observability") ---------------
+# A Redis restart or a dropped connection: web, worker and beat reconnect for as long as it takes
+# (max_retries None) instead of exiting; dead sockets are noticed by timeouts, TCP keepalive and a
+# PING before reuse of an idle connection. The worker also needs wanweb/ops/kombu_workaround.py.
+# Every countdown we use stays far below the visibility timeout (shared/RELIABILITY.md section 1);
+# messages a worker held when the connection dropped come back after it (or the reconciler
+# re-drives their jobs first).
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "socket_timeout": 15,  # above kombu's 1 s BRPOP timeout
+    "socket_connect_timeout": 3,
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+    "retry_on_timeout": True,
+}
+# Publishing from a web request: a few quick tries (about 1 s), then the caller decides
+# (generations/services.py `_enqueue`: the job stays queued and the reconciler sends it later).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+# Publishing from a worker (a poll scheduling the next poll, a success enqueueing the store): wait
+# for the broker to come back, about 2 minutes, instead of dropping the job's chain (wanweb/celery.py).
+WORKER_PUBLISH_RETRY_POLICY = {
+    "max_retries": 60,
+    "interval_start": 0.5,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
+CELERY_BROKER_POOL_LIMIT = 10
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True  # no result backend today; if one is set, it retries too
+CELERY_RESULT_BACKEND_MAX_RETRIES = 10
+# Tasks running when the connection drops finish and ack (acks_late) once it is back.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# --- end broker faults ---------------------------------------------------------------------------
 
 ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
 
