@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "wanweb.accounts",
     "wanweb.quotas",  # after accounts: its admin extends the team and membership pages
     "generations",
+    "wanweb.ops",  # health probes, worker heartbeats, Admin > System
 ]
 
 MIDDLEWARE = [
@@ -327,12 +328,27 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# --- Observability (ops-faults; docs/ARCHITECTURE.md "Faults and observability") ----------------
+# LOG_FORMAT=json: one JSON object per line (wanweb/ops/logs.py); anything else: plain text.
+LOG_FORMAT = env("LOG_FORMAT", "text").strip().lower()
+# /readyz fails when the oldest queued job waited longer than this many seconds (0: never).
+READYZ_MAX_QUEUED_SECONDS = env_int("READYZ_MAX_QUEUED_SECONDS", 0)
+# Worker heartbeats (wanweb/ops/heartbeat.py) are Redis keys with this prefix.
+OPS_HEARTBEAT_PREFIX = "wanweb:worker-heartbeat:"
+SENTRY_DSN = env_secret("SENTRY_DSN")
+if SENTRY_DSN:
+    from wanweb.ops import sentry as _sentry
+
+    _sentry.init(SENTRY_DSN, environment=env("SENTRY_ENVIRONMENT"), release=env("SENTRY_RELEASE"))
+# --- end observability -------------------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # Every record is redacted before it is written (vendor keys quoted in errors, bearer tokens).
     "filters": {"redact": {"()": "wanweb.redaction.RedactingFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
+    "formatters": {"chosen": {"()": "wanweb.ops.logs.formatter_for", "log_format": LOG_FORMAT}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"], "formatter": "chosen"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}},  # httpx logs full URLs, which may carry tokens
 }

@@ -192,7 +192,7 @@ def worker_on_private_redis(transactional_db, private_redis, settings, tmp_path)
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
     }
-    settings.CELERY_BROKER_URL = private_redis.url
+    settings.CELERY_BROKER_URL = settings.REDIS_URL = private_redis.url
     point_app_at(app, private_redis.url, options)
     queues = [
         settings.CELERY_TASK_DEFAULT_QUEUE,
