@@ -25,6 +25,7 @@ from generations.assets import (
     UploadedInput,
     asset_create_input,
     asset_save_output,
+    asset_save_output_file,
     files_delete,
     input_store_file,
     invalid_result,
@@ -524,7 +525,8 @@ def job_store_outputs(*, job_id: int) -> None:
             return
         try:
             started = timezone.now()
-            fetched = download.fetch(
+            # Streamed to a temporary file (flat memory for a 500 MB video), deleted below.
+            fetched = download.fetch_to_file(
                 item["url"],
                 expected_kind=item.get("kind") or None,
                 max_bytes=MAX_OUTPUT_BYTES,
@@ -544,15 +546,16 @@ def job_store_outputs(*, job_id: int) -> None:
                 raise
             job_fail(job=job, code=exc.code, message=exc.message)
             return
-        VendorCall.objects.create(
-            job=job,
-            operation="download",
-            method="GET",
-            url=redact_text(item["url"].split("?", 1)[0], limit=500),
-            http_status=200,
-            latency_ms=int((timezone.now() - started).total_seconds() * 1000),
-        )
-        asset_save_output(job=job, index=index, data=fetched.data, content_type=fetched.content_type)
+        with fetched:  # the temporary file is deleted however storing it ends
+            VendorCall.objects.create(
+                job=job,
+                operation="download",
+                method="GET",
+                url=redact_text(item["url"].split("?", 1)[0], limit=500),
+                http_status=200,
+                latency_ms=int((timezone.now() - started).total_seconds() * 1000),
+            )
+            asset_save_output_file(job=job, index=index, downloaded=fetched)
     _finish_success(job)
 
 
