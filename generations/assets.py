@@ -11,7 +11,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 
 from generations.models import Asset, AssetRole, Job
@@ -162,6 +162,61 @@ def asset_save_output(*, job: Job, index: int, data: bytes, content_type: str = 
             "content_type": sniffed,
             "size_bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
+            "width": width,
+            "height": height,
+            "duration": duration,
+        },
+    )
+    return asset
+
+
+# Images at most this large are read into memory for their thumbnail; a larger one is stored
+# without a preview (vendors' images are a few MB; videos are previewed from the file).
+THUMBNAIL_MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+
+def asset_save_output_file(*, job: Job, index: int, downloaded) -> Asset:
+    """`asset_save_output` for a download on disk (providers.download.DownloadedFile).
+
+    The file is copied into storage in chunks and previewed from the file, so a 500 MB video
+    never sits in memory. The caller deletes the temporary file (closing `downloaded`).
+    """
+    with downloaded.open() as handle:
+        sniffed = media.allowed_content_type(handle.read(64))
+        if sniffed is None:
+            handle.seek(0)
+            raise invalid_result(index, handle.read(64))
+        kind = media.kind_of(sniffed) or ("video" if job.makes_video else "image")
+        base = f"{job_dir(job)}/output-{index}"
+        handle.seek(0)
+        name = default_storage.save(f"{base}.{_ext(sniffed)}", File(handle))
+        width = height = None
+        duration = None
+        thumbnail = ""
+        try:
+            if kind == "image" and downloaded.size <= THUMBNAIL_MAX_IMAGE_BYTES:
+                handle.seek(0)
+                data = handle.read()
+                info = media.probe(data)
+                width, height = info.width, info.height
+                thumbnail = _write(f"{base}-thumb.webp", media.make_thumbnail(data))
+                del data
+            elif kind == "video":
+                poster, duration, width, height = media.video_poster(handle)
+                thumbnail = _write(f"{base}-thumb.webp", media.make_thumbnail(poster))
+        except (media.MediaError, ValueError) as exc:
+            logger.warning("no preview for %s output %s: %s", job.public_id, index, exc)
+    asset, _ = Asset.objects.update_or_create(
+        job=job,
+        role=AssetRole.OUTPUT,
+        index=index,
+        defaults={
+            "kind": kind,
+            "file": name,
+            "thumbnail": thumbnail,
+            "content_type": sniffed,
+            "size_bytes": downloaded.size,
+            "sha256": downloaded.sha256,
             "width": width,
             "height": height,
             "duration": duration,

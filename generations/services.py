@@ -19,11 +19,13 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from generations.assets import (
     UploadedInput,
     asset_create_input,
     asset_save_output,
+    asset_save_output_file,
     files_delete,
     input_store_file,
     invalid_result,
@@ -262,12 +264,27 @@ def job_create(
             for index, item in enumerate(stored):
                 asset_create_input(job=job, stored=item, index=index)
             _event(job, JobStatus.QUEUED, f"Queued on {registry.PROVIDER_LABELS.get(provider, provider)}")
-            transaction.on_commit(lambda: job_submit_task.delay(job.pk))
+            transaction.on_commit(lambda: _enqueue(job_submit_task, job.pk))
     except BaseException:
         # The rows rolled back; the files were written outside the transaction.
         files_delete(saved_files)
         raise
     return job
+
+
+def _enqueue(task, *args) -> bool:
+    """Send a task from a web request; False (logged) when the broker cannot be reached.
+
+    Runs after commit, so the job exists either way: a submit that never reached the broker leaves
+    the job queued and silent, and the reconciler sends it once the broker is back
+    (`job_reconcile`, "resubmitted"). The user sees the queued job, not a 500 they would retry.
+    """
+    try:
+        task.delay(*args)
+    except BrokerUnavailable as exc:
+        logger.warning("broker unavailable, %s%r left for the reconciler: %s", task.name, args, exc)
+        return False
+    return True
 
 
 def _job_for_token(membership: Membership, submit_token: str) -> Job | None:
@@ -508,7 +525,8 @@ def job_store_outputs(*, job_id: int) -> None:
             return
         try:
             started = timezone.now()
-            fetched = download.fetch(
+            # Streamed to a temporary file (flat memory for a 500 MB video), deleted below.
+            fetched = download.fetch_to_file(
                 item["url"],
                 expected_kind=item.get("kind") or None,
                 max_bytes=MAX_OUTPUT_BYTES,
@@ -528,15 +546,16 @@ def job_store_outputs(*, job_id: int) -> None:
                 raise
             job_fail(job=job, code=exc.code, message=exc.message)
             return
-        VendorCall.objects.create(
-            job=job,
-            operation="download",
-            method="GET",
-            url=redact_text(item["url"].split("?", 1)[0], limit=500),
-            http_status=200,
-            latency_ms=int((timezone.now() - started).total_seconds() * 1000),
-        )
-        asset_save_output(job=job, index=index, data=fetched.data, content_type=fetched.content_type)
+        with fetched:  # the temporary file is deleted however storing it ends
+            VendorCall.objects.create(
+                job=job,
+                operation="download",
+                method="GET",
+                url=redact_text(item["url"].split("?", 1)[0], limit=500),
+                http_status=200,
+                latency_ms=int((timezone.now() - started).total_seconds() * 1000),
+            )
+            asset_save_output_file(job=job, index=index, downloaded=fetched)
     _finish_success(job)
 
 
@@ -604,7 +623,7 @@ def job_cancel(*, membership: Membership, job: Job) -> bool:
         _event(job, JobStatus.CANCELED, f"Canceled by {membership.user.username}")
         on_job_finished(job)
         if job.vendor_job_id:
-            transaction.on_commit(lambda: job_vendor_cancel_task.delay(job.pk))
+            transaction.on_commit(lambda: _enqueue(job_vendor_cancel_task, job.pk))
     return canceled
 
 

@@ -162,10 +162,6 @@ def project_archive(request, project_id):
     return redirect("generations:project-detail", project_id=project.public_id)
 
 
-def healthz(request) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
-
-
 @require_GET
 def favicon(request) -> HttpResponse:
     """/favicon.ico, which browsers ask for on pages that name no icon (the admin, raw files)."""

@@ -11,14 +11,21 @@ metadata service, at localhost, or at a name that resolves to a private address.
 - has connect/read timeouts and an overall deadline, streams with a byte cap, and checks the magic
   bytes against the kind of file expected.
 
-Nothing is written to disk: the bytes come back in memory and the caller stores them.
+`fetch_to_file()` streams the body to a temporary file (memory stays flat whatever the size) and
+hands back a `DownloadedFile` the caller stores from and then closes, which deletes the file;
+on every refusal or error the partial file is deleted before the exception leaves. `fetch()` is
+the same download read back into memory, for small results and the tests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import ipaddress
+import os
 import re
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +57,30 @@ class Downloaded:
     data: bytes
     content_type: str  # sniffed from the bytes, never the server's header
     final_url: str
+
+
+@dataclass
+class DownloadedFile:
+    """A download on disk: use it as a context manager (or call close()) to delete the file."""
+
+    path: str
+    size: int
+    sha256: str
+    content_type: str  # sniffed from the first bytes, never the server's header
+    final_url: str
+
+    def open(self):
+        return open(self.path, "rb")  # noqa: SIM115 - the caller closes it
+
+    def close(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def __enter__(self) -> DownloadedFile:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 class _Refused(Exception):
@@ -242,10 +273,37 @@ def fetch(
     timeout: float = 30.0,
     total_timeout: float | None = None,
 ) -> Downloaded:
-    """Download a vendor result URL into memory, safely; raises ProviderError (see module docstring).
+    """`fetch_to_file()` read back into memory (the file is deleted): for small results."""
+    with (
+        fetch_to_file(
+            url,
+            expected_kind=expected_kind,
+            max_bytes=max_bytes,
+            allow_private=allow_private,
+            timeout=timeout,
+            total_timeout=total_timeout,
+        ) as downloaded,
+        downloaded.open() as handle,
+    ):
+        data = handle.read()
+    return Downloaded(data=data, content_type=downloaded.content_type, final_url=downloaded.final_url)
+
+
+def fetch_to_file(
+    url: str,
+    *,
+    expected_kind: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    allow_private: bool = False,
+    timeout: float = 30.0,
+    total_timeout: float | None = None,
+    directory: str | None = None,
+) -> DownloadedFile:
+    """Download a vendor result URL to a temporary file, safely; raises ProviderError (module docstring).
 
     `timeout` bounds connecting and each read; `total_timeout` (default 10 x timeout) bounds the
-    whole download, so a body trickling in just under the read timeout still ends.
+    whole download, so a body trickling in just under the read timeout still ends. The file is in
+    `directory` (default: the system temporary directory); close the result to delete it.
     """
     deadline = time.monotonic() + (total_timeout if total_timeout is not None else timeout * 10)
     try:
@@ -264,9 +322,15 @@ def fetch(
             _check_url(current, allow_private=allow_private)
             loggable = str(current.copy_with(query=None, fragment=None))
             result = _get(
-                client, current, loggable, expected_kind=expected_kind, max_bytes=max_bytes, deadline=deadline
+                client,
+                current,
+                loggable,
+                expected_kind=expected_kind,
+                max_bytes=max_bytes,
+                deadline=deadline,
+                directory=directory,
             )
-            if isinstance(result, Downloaded):
+            if isinstance(result, DownloadedFile):
                 return result
             try:
                 current = current.join(result)
@@ -286,8 +350,10 @@ def _get(
     expected_kind: str | None,
     max_bytes: int,
     deadline: float,
-) -> Downloaded | str:
-    """One GET: the download, or the Location of a redirect to follow."""
+    directory: str | None,
+) -> DownloadedFile | str:
+    """One GET: the download (on disk), or the Location of a redirect to follow."""
+    handle = None
     try:
         with client.stream("GET", url) as response:
             if response.status_code in _REDIRECT_STATUSES and response.headers.get("Location"):
@@ -299,9 +365,12 @@ def _get(
                 raise ProviderError(
                     f"{loggable} is {int(declared)} bytes; the limit is {max_bytes}", code=ErrorCode.TOO_LARGE
                 )
-            chunks: list[bytes] = []
+            handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below or on error
+                prefix="wanweb-download-", suffix=".part", dir=directory, delete=False
+            )
+            digest = hashlib.sha256()
+            head = b""
             received = 0
-            checked = False
             for chunk in response.iter_raw():
                 received += len(chunk)
                 if received > max_bytes:
@@ -310,25 +379,39 @@ def _get(
                     )
                 if time.monotonic() > deadline:
                     raise ProviderError(f"download of {loggable} took too long", code=ErrorCode.TIMEOUT)
-                chunks.append(chunk)
-                if not checked and received >= 64:
-                    # Refuse early, before streaming up to 500 MB of something else.
-                    _check_kind(sniff_content_type(b"".join(chunks)), expected_kind, loggable)
-                    checked = True
-            data = b"".join(chunks)
-    except _Refused as exc:
-        raise _refused(f"refusing to download {loggable}: {exc}") from None
-    except httpx.TimeoutException as exc:
-        raise ProviderError(f"download of {loggable} timed out", code=ErrorCode.TIMEOUT) from exc
-    except (httpx.RemoteProtocolError, httpx.DecodingError) as exc:
-        raise ProviderError(f"download of {loggable} was cut short", code=ErrorCode.BAD_RESPONSE) from exc
-    except httpx.TransportError as exc:
-        raise ProviderError(
-            f"download of {loggable} failed: {exc.__class__.__name__}", code=ErrorCode.CONNECTION
-        ) from exc
-    if not data:
-        raise ProviderError(f"{loggable} answered 200 with an empty body", code=ErrorCode.BAD_RESPONSE)
-    content_type = sniff_content_type(data)
-    _check_kind(content_type, expected_kind, loggable)
-    assert content_type is not None  # _check_kind refused anything else
-    return Downloaded(data=data, content_type=content_type, final_url=str(url))
+                if len(head) < 64:
+                    head += chunk[: 64 - len(head)]
+                    if len(head) >= 64:
+                        # Refuse early, before streaming up to 500 MB of something else.
+                        _check_kind(sniff_content_type(head), expected_kind, loggable)
+                handle.write(chunk)
+                digest.update(chunk)
+            handle.close()
+        if not received:
+            raise ProviderError(f"{loggable} answered 200 with an empty body", code=ErrorCode.BAD_RESPONSE)
+        content_type = sniff_content_type(head)
+        _check_kind(content_type, expected_kind, loggable)
+        assert content_type is not None  # _check_kind refused anything else
+        return DownloadedFile(
+            path=handle.name,
+            size=received,
+            sha256=digest.hexdigest(),
+            content_type=content_type,
+            final_url=str(url),
+        )
+    except BaseException as exc:
+        if handle is not None:  # nothing half-written stays behind, whatever went wrong
+            handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(handle.name)
+        if isinstance(exc, _Refused):
+            raise _refused(f"refusing to download {loggable}: {exc}") from None
+        if isinstance(exc, httpx.TimeoutException):
+            raise ProviderError(f"download of {loggable} timed out", code=ErrorCode.TIMEOUT) from exc
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.DecodingError):
+            raise ProviderError(f"download of {loggable} was cut short", code=ErrorCode.BAD_RESPONSE) from exc
+        if isinstance(exc, httpx.TransportError):
+            raise ProviderError(
+                f"download of {loggable} failed: {exc.__class__.__name__}", code=ErrorCode.CONNECTION
+            ) from exc
+        raise

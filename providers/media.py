@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image, ImageOps
 
@@ -234,13 +234,19 @@ def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
 
 
-def _probe_av(data: bytes, content_type: str) -> MediaInfo:
+def _probe_av(data: bytes | BinaryIO, content_type: str) -> MediaInfo:
+    """`data`: the bytes, or a seekable binary file (a download on disk, read by FFmpeg in place)."""
     import av  # FFmpeg loads on first use, not on every import of this module
 
     fmt, demuxer = AV_FORMATS[content_type]
     label = fmt.upper()
+    if isinstance(data, bytes | bytearray):
+        source, size = io.BytesIO(data), len(data)
+    else:
+        source, size = data, data.seek(0, io.SEEK_END)
+        data.seek(0)
     try:
-        with av.open(io.BytesIO(data), format=demuxer) as container:
+        with av.open(source, format=demuxer) as container:
             video = next((s for s in container.streams.video if not _is_cover_art(s)), None)
             audio = next(iter(container.streams.audio), None)
             if video is None and audio is None:
@@ -281,7 +287,7 @@ def _probe_av(data: bytes, content_type: str) -> MediaInfo:
         kind=kind,
         format=fmt,
         content_type=content_type,
-        size_bytes=len(data),
+        size_bytes=size,
         width=width,
         height=height,
         duration=round(duration, 3),
@@ -383,13 +389,28 @@ def make_thumbnail(data: bytes, max_side: int = 512) -> bytes:
     return buffer.getvalue()
 
 
-def video_poster(data: bytes) -> tuple[bytes, float, int, int]:
-    """(PNG of the first frame, duration in seconds, width, height); raises MediaError."""
+def video_poster(data: bytes | BinaryIO) -> tuple[bytes, float, int, int]:
+    """(PNG of the first frame, duration in seconds, width, height); raises MediaError.
+
+    `data`: the bytes, or a seekable binary file (read in place, never loaded whole).
+    """
     import av
 
-    info = probe(data, expected_kind="video")
+    if isinstance(data, bytes | bytearray):
+        info = probe(data, expected_kind="video")
+        source = io.BytesIO(data)
+    else:
+        data.seek(0)
+        content_type = sniff_content_type(data.read(64))
+        if content_type not in AV_FORMATS:
+            raise MediaError("This file is not a video")
+        info = _probe_av(data, content_type)
+        if info.kind != "video":
+            raise MediaError(f"This file is not a video (it is {_describe_info(info)})")
+        data.seek(0)
+        source = data
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(source) as container:
             stream = next(s for s in container.streams.video if not _is_cover_art(s))
             frame = next(container.decode(stream), None)
             if frame is None:

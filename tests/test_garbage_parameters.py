@@ -176,7 +176,17 @@ def _fill(route: str, world: dict) -> str:
     return "/" + path.replace("\\", "")
 
 
-def test_no_url_answers_5xx_to_garbage_parameters(client, alice, world):
+@pytest.fixture
+def a_worker_heartbeat():
+    """/readyz answers 503 without a worker; the sweep is about parameters, so one worker "runs"."""
+    from wanweb.ops import heartbeat
+
+    heartbeat.beat(hostname="sweep@test", queues=[])
+    yield
+    heartbeat.forget(hostname="sweep@test")
+
+
+def test_no_url_answers_5xx_to_garbage_parameters(client, alice, world, a_worker_heartbeat):
     client.raise_request_exception = False
     client.force_login(alice)
     failures, statuses, reached, routes = [], Counter(), set(), set()

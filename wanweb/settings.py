@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "wanweb.accounts",
     "wanweb.quotas",  # after accounts: its admin extends the team and membership pages
     "generations",
+    "wanweb.ops",  # health probes, worker heartbeats, Admin > System
 ]
 
 MIDDLEWARE = [
@@ -127,6 +128,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        # Persistent connections are checked before a request reuses them (ops-faults): after
+        # PostgreSQL restarts or drops connections, the next request reconnects instead of a 500.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -228,10 +232,49 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
-# Every countdown we use stays far below this (shared/RELIABILITY.md section 1).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_DEFAULT_QUEUE = "default"
+
+# --- Broker faults (ops-faults; docs/ARCHITECTURE.md "Faults and observability") ---------------
+# A Redis restart or a dropped connection: web, worker and beat reconnect for as long as it takes
+# (max_retries None) instead of exiting; dead sockets are noticed by timeouts, TCP keepalive and a
+# PING before reuse of an idle connection. The worker also needs wanweb/ops/kombu_workaround.py.
+# Every countdown we use stays far below the visibility timeout (shared/RELIABILITY.md section 1);
+# messages a worker held when the connection dropped come back after it (or the reconciler
+# re-drives their jobs first).
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "socket_timeout": 15,  # above kombu's 1 s BRPOP timeout
+    "socket_connect_timeout": 3,
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+    "retry_on_timeout": True,
+}
+# Publishing from a web request: a few quick tries (about 1 s), then the caller decides
+# (generations/services.py `_enqueue`: the job stays queued and the reconciler sends it later).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+# Publishing from a worker (a poll scheduling the next poll, a success enqueueing the store): wait
+# for the broker to come back, about 2 minutes, instead of dropping the job's chain (wanweb/celery.py).
+WORKER_PUBLISH_RETRY_POLICY = {
+    "max_retries": 60,
+    "interval_start": 0.5,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
+CELERY_BROKER_POOL_LIMIT = 10
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True  # no result backend today; if one is set, it retries too
+CELERY_RESULT_BACKEND_MAX_RETRIES = 10
+# Tasks running when the connection drops finish and ack (acks_late) once it is back.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# --- end broker faults ---------------------------------------------------------------------------
 
 ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
 
@@ -334,12 +377,27 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# --- Observability (ops-faults; docs/ARCHITECTURE.md "Faults and observability") ----------------
+# LOG_FORMAT=json: one JSON object per line (wanweb/ops/logs.py); anything else: plain text.
+LOG_FORMAT = env("LOG_FORMAT", "text").strip().lower()
+# /readyz fails when the oldest queued job waited longer than this many seconds (0: never).
+READYZ_MAX_QUEUED_SECONDS = env_int("READYZ_MAX_QUEUED_SECONDS", 0)
+# Worker heartbeats (wanweb/ops/heartbeat.py) are Redis keys with this prefix.
+OPS_HEARTBEAT_PREFIX = "wanweb:worker-heartbeat:"
+SENTRY_DSN = env_secret("SENTRY_DSN")
+if SENTRY_DSN:
+    from wanweb.ops import sentry as _sentry
+
+    _sentry.init(SENTRY_DSN, environment=env("SENTRY_ENVIRONMENT"), release=env("SENTRY_RELEASE"))
+# --- end observability -------------------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # Every record is redacted before it is written (vendor keys quoted in errors, bearer tokens).
     "filters": {"redact": {"()": "wanweb.redaction.RedactingFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
+    "formatters": {"chosen": {"()": "wanweb.ops.logs.formatter_for", "log_format": LOG_FORMAT}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"], "formatter": "chosen"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}},  # httpx logs full URLs, which may carry tokens
 }

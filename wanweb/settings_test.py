@@ -28,6 +28,7 @@ TEST_QUEUE_PREFIX = os.environ.setdefault("WANWEB_TEST_QUEUE_PREFIX", f"wanweb-t
 CELERY_TASK_DEFAULT_QUEUE = f"{TEST_QUEUE_PREFIX}-default"
 CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": f"{TEST_QUEUE_PREFIX}-downloads"}}
 CELERY_BEAT_SCHEDULE = {}
+OPS_HEARTBEAT_PREFIX = f"{TEST_QUEUE_PREFIX}:worker-heartbeat:"  # not a developer's workers
 WEBHOOKS_ENABLED = False
 INPUT_URLS_ENABLED = False
 ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from generations import share_views
 from generations import views as generation_views
+from wanweb.ops import views as ops_views
 
 admin.site.site_header = "wanweb administration"
 admin.site.site_title = "wanweb admin"
@@ -15,7 +16,8 @@ handler403 = "wanweb.errors.permission_denied"
 
 urlpatterns = [
     path("", generation_views.home, name="home"),
-    path("healthz", generation_views.healthz, name="healthz"),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
     path("favicon.ico", generation_views.favicon, name="favicon"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,0 +1,1 @@
+"""Operations: fault tolerance and observability (health checks, heartbeats, logs, the System page)."""
