@@ -6,6 +6,7 @@ Authorization header; the Celery hops are replaced by direct calls of the same s
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import secrets
@@ -508,6 +509,12 @@ def test_operator_key_jobs_are_billed_to_the_operator_and_the_usage_page_splits_
     client.force_login(alice)
     html = client.get(reverse("quotas:usage")).content.decode()
     assert "Whose vendor key paid" in html and "Team&#x27;s own key" in html and "Operator&#x27;s key" in html
+    response = client.get(reverse("quotas:usage-csv"))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert {(r["job id"], r["billed to"]) for r in rows if r["kind"] == "settle"} == {
+        (str(by_operator.public_id), "operator"),
+        (str(by_team.public_id), "team"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------

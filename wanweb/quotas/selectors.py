@@ -565,7 +565,7 @@ def _provider_label(kind: str) -> str:
 # CSV export
 # ---------------------------------------------------------------------------------------------
 
-CSV_HEADER = ["time", "kind", "amount", "user", "project", "provider", "model", "job id", "note"]
+CSV_HEADER = ["time", "kind", "amount", "user", "project", "provider", "model", "job id", "note", "billed to"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -591,12 +591,22 @@ def ledger_csv_rows(*, team: Team, period: UsagePeriod | None = None) -> Iterato
             "model",
             "job__public_id",
             "note",
+            "billed_to",
         )
     )
     utc = zoneinfo.ZoneInfo("UTC")
-    for created_at, kind, amount, username, project, provider, model, job_id, note in rows.iterator(
-        chunk_size=2000
-    ):
+    for (
+        created_at,
+        kind,
+        amount,
+        username,
+        project,
+        provider,
+        model,
+        job_id,
+        note,
+        billed_to,
+    ) in rows.iterator(chunk_size=2000):
         yield [
             created_at.astimezone(utc).isoformat(),
             kind,
@@ -607,6 +617,7 @@ def ledger_csv_rows(*, team: Team, period: UsagePeriod | None = None) -> Iterato
             _cell(model),
             str(job_id) if job_id else "",
             _cell(note),
+            billed_to,  # team (its own key) | operator | empty (no vendor: simulator, top-ups)
         ]
 
 
