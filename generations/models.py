@@ -90,6 +90,12 @@ class Job(models.Model):
     mode = models.CharField(max_length=8)
     prompt = models.TextField(blank=True)
     params = models.JSONField(default=dict, blank=True)  # normalised names, validated by the catalog
+    # The team's own vendor key the job was submitted with (null: the operator's environment key).
+    # Polls, cancels and webhooks use this one even after the team replaced it. RESTRICT: kept
+    # while jobs point at it, yet deleting the team deletes both.
+    credential = models.ForeignKey(
+        "accounts.VendorCredential", on_delete=models.RESTRICT, null=True, blank=True, related_name="jobs"
+    )
 
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(null=True, blank=True)

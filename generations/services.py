@@ -47,7 +47,8 @@ from providers.base import (
     Update,
 )
 from providers.http import CallRecord, recording
-from wanweb.accounts.models import Membership
+from wanweb.accounts import vendor_keys
+from wanweb.accounts.models import Membership, Team, VendorCredential
 from wanweb.quotas import selectors as quota_selectors
 from wanweb.quotas import services as quotas
 from wanweb.redaction import redact_text
@@ -124,13 +125,16 @@ JOB_MAX_AGE = timedelta(hours=3)  # no vendor takes this long: the job fails as 
 SUBMIT_LEASE = timedelta(seconds=330)  # longer than job_submit_task's hard time limit (300 s)
 
 
-def get_client(provider: str):
-    """The vendor client for a provider name (tests swap this for a fake)."""
-    return registry.get_client(provider)
+def get_client(provider: str, credential: VendorCredential | None = None):
+    """The vendor client for a provider name: with the team's own key when the job has a credential
+    (wanweb/accounts/vendor_keys.py), else the operator's from the environment."""
+    return vendor_keys.client_for(provider, credential=credential)
 
 
-def available_providers() -> list[str]:
-    return registry.available_providers()
+def available_providers(team: Team | None = None) -> list[str]:
+    """The providers `team` may use (its own keys, the operator's when allowed); without a team,
+    what the server's environment configures."""
+    return vendor_keys.available_providers(team=team)
 
 
 def poll_countdown(attempt: int, retry_after: float | None = None) -> float:
@@ -204,7 +208,7 @@ def job_create(
         raise PermissionDenied("That project belongs to another team.")
     if project.is_archived:
         raise RequestValidationError({"__all__": ["This project is archived. Restore it to generate."]})
-    if provider not in available_providers():
+    if provider not in available_providers(project.team):
         raise RequestValidationError(
             {"provider": [f"{registry.PROVIDER_LABELS.get(provider, provider)} is not configured."]}
         )
@@ -224,6 +228,7 @@ def job_create(
     )
     validated = catalog.validate_request(request)
     cost = catalog.estimate_cost(spec, validated.params, overrides=quota_selectors.price_overrides())
+    credential = vendor_keys.credential_for_job(team=project.team, vendor=provider)
 
     saved_files: list[str] = []
     public_id = uuid.uuid4()
@@ -251,6 +256,7 @@ def job_create(
                         params=validated.params,
                         cost_estimate=cost,
                         submit_token=submit_token,
+                        credential=credential,
                     )
             except IntegrityError:
                 earlier = _job_for_token(membership, submit_token) if submit_token else None
@@ -309,7 +315,11 @@ def _request_for(job: Job) -> GenerationRequest:
         )
     webhook_url = None
     if settings.WEBHOOKS_ENABLED and job.provider in ("fal", "lumenfall"):
-        webhook_url = settings.PUBLIC_BASE_URL + reverse("generations:webhook", args=[job.provider])
+        if job.credential_id:  # verified with that team's secret: the URL says which credential
+            path = reverse("generations:webhook-team", args=[job.provider, job.credential.public_id])
+        else:
+            path = reverse("generations:webhook", args=[job.provider])
+        webhook_url = settings.PUBLIC_BASE_URL + path
     return GenerationRequest(
         provider=job.provider,
         model=job.model,
@@ -336,19 +346,21 @@ def job_submit(*, job_id: int) -> None:
     )
     if not leased:
         return  # submitted already, canceled, or another worker holds the lease
-    job = Job.objects.get(pk=job_id)
-    client = get_client(job.provider)
+    job = Job.objects.select_related("credential").get(pk=job_id)
     with recording() as calls:
         try:
+            client = get_client(job.provider, job.credential)
             submission = client.submit(_request_for(job))
         except ProviderError as exc:
             _log_calls(job, "submit", calls)
             if exc.transient:
                 Job.objects.filter(pk=job.pk).update(submit_lease_until=None)  # the retry may take it
                 raise
+            vendor_keys.mark_used(job.credential, ok=False if exc.code == ErrorCode.AUTH else None)
             job_fail(job=job, code=exc.code, message=exc.message)
             return
     _log_calls(job, "submit", calls)
+    vendor_keys.mark_used(job.credential, ok=True)
     token = secrets.token_hex(8)
     submitted = _transition(
         job,
@@ -390,14 +402,13 @@ def job_poll(*, job_id: int, token: str, sequence: int | None = None) -> None:
         claim = claim.filter(poll_count=sequence)
     if not claim.update(poll_count=F("poll_count") + 1):
         return  # finished, superseded, already polled at this step, or outputs are being stored
-    job = Job.objects.get(pk=job_id)
-    client = get_client(job.provider)
+    job = Job.objects.select_related("credential").get(pk=job_id)
     submission = Submission(
         provider=job.provider, vendor_job_id=job.vendor_job_id, state=dict(job.vendor_state)
     )
     with recording() as calls:
         try:
-            update = client.poll(submission)
+            update = get_client(job.provider, job.credential).poll(submission)
         except ProviderError as exc:
             _log_calls(job, "poll", calls)
             # Clients may count faults in the state (the simulator does): keep it even on failure.
@@ -638,7 +649,7 @@ def job_vendor_cancel(*, job_id: int) -> None:
 def _vendor_cancel(job: Job, submission: Submission) -> None:
     with recording() as calls:
         try:
-            accepted = get_client(job.provider).cancel(submission)
+            accepted = get_client(job.provider, job.credential).cancel(submission)
         except ProviderError as exc:
             logger.info("vendor cancel of %s failed: %s", job.public_id, exc)
             accepted = False
@@ -723,11 +734,18 @@ def job_reconcile(*, now=None) -> dict[str, int]:
     return counts
 
 
-def job_handle_webhook(*, provider: str, headers, body: bytes) -> Job | None:
-    """Verify a vendor callback and apply it. Raises WebhookError (401) or ProviderError (5xx)."""
-    client = get_client(provider)
+def job_handle_webhook(
+    *, provider: str, headers, body: bytes, credential: VendorCredential | None = None
+) -> Job | None:
+    """Verify a vendor callback and apply it. Raises WebhookError (401) or ProviderError (5xx).
+
+    A delivery for a job submitted with a team's key comes to that credential's URL and is verified
+    with that team's secret; it can only touch that credential's jobs (and the operator's URL only
+    the operator's).
+    """
+    client = get_client(provider, credential)
     vendor_job_id, update = client.parse_webhook(headers=headers, body=body)
-    job = Job.objects.filter(provider=provider, vendor_job_id=vendor_job_id).first()
+    job = Job.objects.filter(provider=provider, vendor_job_id=vendor_job_id, credential=credential).first()
     if job is None:
         logger.info("webhook for unknown %s job %s", provider, vendor_job_id)
         return None

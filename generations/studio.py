@@ -29,7 +29,11 @@ def build_form(request, membership, *, data=None, files=None, initial=None) -> G
         return uploads.input_ref_resolve(user=request.user, team=membership.team, ref=ref)
 
     return GenerationForm(
-        data, files, providers=services.available_providers(), initial=initial, resolve_ref=resolve
+        data,
+        files,
+        providers=services.available_providers(membership.team),
+        initial=initial,
+        resolve_ref=resolve,
     )
 
 
@@ -94,7 +98,7 @@ def use_initial(request, project) -> dict | None:
     if asset.job.team_id != project.team_id:
         raise Http404("No such file in this team")
     mode = request.GET.get("mode") or dict(USE_AS_INPUT).get(asset.kind, (("edit", ""),))[0][0]
-    providers = services.available_providers()
+    providers = services.available_providers(project.team)
     # The output's own provider when it has that mode, else the default one.
     provider = asset.job.provider if catalog.models_for(asset.job.provider, mode) else None
     spec = resolve_model(providers=providers, provider=provider, mode=mode, model=None)

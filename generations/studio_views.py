@@ -31,7 +31,7 @@ def upload_create(request, project_id):
     from generations import services
 
     spec = resolve_model(
-        providers=services.available_providers(),
+        providers=services.available_providers(project.team),
         provider=request.POST.get("provider"),
         mode=request.POST.get("mode"),
         model=request.POST.get("model"),

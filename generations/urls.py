@@ -56,4 +56,5 @@ urlpatterns = [
     ),
     path("inputs/<str:token>/", views.input_file, name="input-file"),
     path("webhooks/<str:provider>/", webhooks.vendor_webhook, name="webhook"),
+    path("webhooks/<str:provider>/<uuid:credential_id>/", webhooks.vendor_webhook, name="webhook-team"),
 ]

@@ -196,7 +196,7 @@ def generation_form(request, project_id):
 @team_required
 def generation_estimate(request, project_id):
     project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
-    form = GenerationForm(request.GET, providers=services.available_providers())
+    form = GenerationForm(request.GET, providers=services.available_providers(project.team))
     return render(request, FORM_TEMPLATE + "#cost-estimate", {"estimate": studio.estimate(form)})
 
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from generations import services
 from providers.base import ProviderError, WebhookError
+from wanweb.accounts.models import VendorCredential
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +24,23 @@ WEBHOOK_PROVIDERS = ("fal", "lumenfall")
 
 @csrf_exempt  # vendors sign their deliveries instead; there is no session or CSRF cookie
 @require_POST
-def vendor_webhook(request, provider: str) -> HttpResponse:
-    if provider not in WEBHOOK_PROVIDERS or provider not in services.available_providers():
+def vendor_webhook(request, provider: str, credential_id=None) -> HttpResponse:
+    """Deliveries for jobs on the operator's key come to /webhooks/<provider>/; for jobs on a team's
+    own key to /webhooks/<provider>/<credential>/, verified with that team's secret. A replaced
+    (revoked) credential still takes deliveries for the jobs submitted with it."""
+    if provider not in WEBHOOK_PROVIDERS:
+        raise Http404("No webhook for that provider")
+    credential = None
+    if credential_id is not None:
+        credential = VendorCredential.objects.filter(public_id=credential_id, vendor=provider).first()
+        if credential is None:
+            raise Http404("No webhook for that key")
+    elif provider not in services.available_providers():
         raise Http404("No webhook for that provider")
     try:
-        job = services.job_handle_webhook(provider=provider, headers=request.headers, body=request.body)
+        job = services.job_handle_webhook(
+            provider=provider, headers=request.headers, body=request.body, credential=credential
+        )
     except WebhookError as exc:
         logger.warning("refused a %s webhook: %s", provider, exc)
         return JsonResponse({"error": "invalid signature"}, status=401)

@@ -66,6 +66,9 @@ _CREDIT_WORDS = ("balance", "credit", "quota")
 NO_CREDIT_CODE = ErrorCode.AUTH
 
 
+MODELS_PATH = "/v1/models"  # lists models: the cheapest authenticated call (apimart.md §2 [sk])
+
+
 class ApimartClient(BearerClient):
     name = "apimart"
 
@@ -95,6 +98,13 @@ class ApimartClient(BearerClient):
     def cancel(self, submission: Submission) -> bool:
         """APIMart documents no cancel endpoint (apimart.md §2, §8), so nothing can be asked."""
         return False
+
+    def verify_key(self) -> None:
+        """One cheap authenticated call to check the key: `GET /v1/models` (apimart.md §2 [sk]).
+
+        Raises ProviderError (AUTH for a refused key); nothing is generated or charged.
+        """
+        self._call("GET", MODELS_PATH, headers=self._headers())
 
     # -- HTTP --------------------------------------------------------------------------------------
 

@@ -148,6 +148,15 @@ class LumenfallClient(BearerClient):
         """Lumenfall documents no cancel endpoint (§4.2), only a `video.cancelled` event."""
         return False
 
+    def verify_key(self) -> str:
+        """Check the key with one cheap authenticated call, `GET /v1/webhooks/secret` (§5), and return
+        the account's `whsec_` secret it answers with. Raises ProviderError (AUTH for a refused key)."""
+        body = http.json_body(self._call("GET", WEBHOOK_SECRET_PATH))
+        key = body.get("key") if isinstance(body, dict) else None
+        if not isinstance(key, str) or not key.startswith("whsec_"):
+            raise ProviderError("Lumenfall returned no webhook secret", code=ErrorCode.BAD_RESPONSE)
+        return key
+
     def parse_webhook(
         self, *, headers: Mapping[str, str], body: bytes, now: float | None = None
     ) -> tuple[str, Update]:

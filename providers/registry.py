@@ -43,6 +43,10 @@ PROVIDERS: dict[str, tuple[str, str | None, str | None, str | None]] = {
     ),
 }
 
+# Vendors whose client has `verify_key()`: one cheap authenticated call they document
+# (shared/providers/). The others are verified by their first real call.
+VERIFIABLE = ("apimart", "lumenfall")
+
 PROVIDER_LABELS = {
     "simulator": "Simulator (offline)",
     "fal": "fal.ai",

@@ -4,7 +4,8 @@ stops everything.
 
 DEBUG stays off unless asked (`DEBUG=true make run`): people see the app's own error pages, and
 static files come straight from static/ through whitenoise (WANWEB_DEV_STATIC), no collectstatic.
-With SECRET_KEY unset, a random key is generated once into var/secret_key.
+With SECRET_KEY unset, a random key is generated once into var/secret_key, and with
+FIELD_ENCRYPTION_KEYS unset a Fernet key into var/field_encryption_key.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from services import ROOT, ensure_redis, ensure_secret_key  # noqa: E402
+from services import ROOT, ensure_field_encryption_key, ensure_redis, ensure_secret_key  # noqa: E402
 from supervisor import Supervisor  # noqa: E402
 
 HOST = os.environ.get("WANWEB_HOST", "127.0.0.1")
@@ -43,6 +44,7 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("WANWEB_DEV_STATIC", "true")  # static files from static/, edits show on reload
     ensure_secret_key()
+    ensure_field_encryption_key()  # the demo can store teams' vendor keys at once
     (ROOT / "var").mkdir(exist_ok=True)
     redis_url, redis_process = ensure_redis()
     env["REDIS_URL"] = redis_url

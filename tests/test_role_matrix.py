@@ -19,7 +19,8 @@ from django.urls import reverse
 from generations.models import Collection, CollectionItem, Job, ShareLink
 from generations.sharing import share_link_create
 from tests.factories import JobFactory, MembershipFactory, UserFactory, make_output
-from wanweb.accounts.models import Invite, Membership, Role
+from wanweb.accounts import vendor_keys
+from wanweb.accounts.models import Invite, Membership, Role, VendorCredential
 from wanweb.accounts.services import invite_create
 
 HX = {"HX-Request": "true"}
@@ -38,6 +39,7 @@ class World:
     invite: Any
     share_link: Any
     dave: Any
+    credential: Any = None
 
 
 @pytest.fixture
@@ -54,8 +56,20 @@ def world(acme, alice, bob, dave, charlie, acme_project):
     link, _token = share_link_create(
         actor=Membership.objects.get(user=alice, team=acme), project=acme_project, label="client"
     )
+    credential = vendor_keys.credential_set(
+        membership=Membership.objects.get(user=alice, team=acme), vendor="fal", api_key="fal-role-matrix-key"
+    )
     return World(
-        acme_project, alices_job, bobs_job, alices_output, bobs_output, collection, invite, link, dave
+        acme_project,
+        alices_job,
+        bobs_job,
+        alices_output,
+        bobs_output,
+        collection,
+        invite,
+        link,
+        dave,
+        credential,
     )
 
 
@@ -243,6 +257,29 @@ CASES = [
         _expect(OK, OK, FORBIDDEN, FORBIDDEN),
     ),
     ("usage page", "get", lambda w: reverse("quotas:usage"), None, _expect(OK, OK, OK, OK, OK)),
+    # Every member sees which vendors the team can use; only owners and admins see or change keys.
+    ("vendor keys page", "get", lambda w: reverse("accounts:vendor-keys"), None, _expect(OK, OK, OK, OK, OK)),
+    (
+        "set a vendor key",
+        "post",
+        lambda w: reverse("accounts:vendor-key-set", args=["dashscope"]),
+        {"api_key": "sk-role-matrix-dashscope"},
+        _expect(OK, OK, FORBIDDEN, FORBIDDEN, OK),  # the outsider sets his own team's key
+    ),
+    (
+        "verify a vendor key",
+        "post",
+        lambda w: reverse("accounts:vendor-key-verify", args=[w.credential.public_id]),
+        None,
+        _expect(OK, OK, FORBIDDEN, FORBIDDEN),
+    ),
+    (
+        "remove a vendor key",
+        "post",
+        lambda w: reverse("accounts:vendor-key-remove", args=[w.credential.public_id]),
+        None,
+        _expect(OK, OK, FORBIDDEN, FORBIDDEN),
+    ),
     (
         "ledger CSV",
         "get",
@@ -263,6 +300,8 @@ def _snapshot(w: World) -> tuple:
         CollectionItem.objects.count(),
         ShareLink.objects.filter(revoked_at__isnull=True).count(),
         Invite.objects.filter(revoked_at__isnull=True).count(),
+        VendorCredential.objects.filter(team=w.project.team, revoked_at__isnull=True).count(),
+        VendorCredential.objects.filter(team=w.project.team).count(),
     )
 
 

@@ -61,6 +61,50 @@ if not SECRET_KEY and DEBUG:
     SECRET_KEY = DEVELOPMENT_SECRET_KEY
 # --- end SECRET_KEY ---------------------------------------------------------------------------
 
+
+def _local_field_encryption_key(path: Path) -> str:
+    """The demo's key for encrypting teams' vendor keys: made once into a git-ignored file.
+
+    `make run` makes it (scripts/services.py), and settings under DEBUG; production sets
+    FIELD_ENCRYPTION_KEYS (check accounts.E001).
+    O_EXCL: the web process and the worker may start together, and only one may write it.
+    """
+    from cryptography.fernet import Fernet
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # the other process may be between create and write
+            key = path.read_text().strip()
+            if key:
+                return key
+            import time
+
+            time.sleep(0.02)
+        raise ImproperlyConfigured(f"{path} is empty: delete it to make a new key") from None
+    key = Fernet.generate_key().decode()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+# --- FIELD_ENCRYPTION_KEYS (teamkeys) ---------------------------------------------------------
+# Fernet keys that encrypt secrets stored in the database (teams' vendor keys), newest first;
+# rotation: README "Rotating the encryption keys". From FIELD_ENCRYPTION_KEYS / _FILE; else the key
+# `make run` generates once into var/field_encryption_key (git-ignored; scripts/services.py); else,
+# only under DEBUG, that file is made here. With none of these and DEBUG off the list stays empty
+# and the check accounts.E001 refuses to start (wanweb/accounts/checks.py).
+FIELD_ENCRYPTION_KEYS = [k.strip() for k in env_secret("FIELD_ENCRYPTION_KEYS").split(",") if k.strip()]
+FIELD_ENCRYPTION_KEY_FILE = Path(
+    env("WANWEB_FIELD_ENCRYPTION_KEY_PATH") or BASE_DIR / "var" / "field_encryption_key"
+)
+if not FIELD_ENCRYPTION_KEYS and FIELD_ENCRYPTION_KEY_FILE.is_file():
+    FIELD_ENCRYPTION_KEYS = [k for k in [FIELD_ENCRYPTION_KEY_FILE.read_text().strip()] if k]
+if not FIELD_ENCRYPTION_KEYS and DEBUG:
+    FIELD_ENCRYPTION_KEYS = [_local_field_encryption_key(FIELD_ENCRYPTION_KEY_FILE)]
+# --- end FIELD_ENCRYPTION_KEYS ----------------------------------------------------------------
+
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 

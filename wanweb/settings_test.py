@@ -32,6 +32,11 @@ OPS_HEARTBEAT_PREFIX = f"{TEST_QUEUE_PREFIX}:worker-heartbeat:"  # not a develop
 WEBHOOKS_ENABLED = False
 INPUT_URLS_ENABLED = False
 ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
+# A fixed throwaway key for teams' vendor keys, the same in a subprocess worker (tests of
+# rotation set their own).
+FIELD_ENCRYPTION_KEYS = [
+    "Yn_G-iTgBdFVgd5zAQneyf_FK-8TYm1u_8Jvj2BRnGA="
+]  # sha256("wanweb tests only"), never a real key
 
 # SQLite's shared-cache in-memory test database answers "table is locked" at once when a
 # Celery worker thread and the live server write together; a file honours the busy timeout.

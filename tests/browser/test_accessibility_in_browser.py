@@ -42,6 +42,7 @@ def _main_pages(base: str, studio) -> list[str]:
         f"{base}/jobs/{studio.failed_job.public_id}/",
         f"{base}/team/usage/",
         f"{base}/team/members/",
+        f"{base}/team/vendor-keys/",
         f"{base}/projects/",
         f"{base}/jobs/00000000-0000-0000-0000-000000000000/",  # the 404 page
     ]

@@ -33,6 +33,7 @@ def test_no_console_error_on_any_page(live_server, page):
         f"/jobs/{studio.failed_job.public_id}/",
         "/team/usage/",
         "/team/members/",
+        "/team/vendor-keys/",
         "/admin/",
         "/admin/generations/job/",
     ):

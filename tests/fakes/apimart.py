@@ -44,6 +44,10 @@ class FakeApimart:
     def __post_init__(self) -> None:
         self.server.route("POST", "/v1/videos/generations", self._guard(self._create))
         self.server.route("GET", "/v1/tasks/(?P<task_id>[^/]+)", self._guard(self._query))
+        # apimart.md §2 [sk]: the model list, what a key check calls.
+        self.server.route(
+            "GET", "/v1/models", self._guard(lambda request: (200, {"data": [{"id": "wan2.6"}]}))
+        )
         self.server.route("GET", "/files/(?P<name>[^/]+)", self._file)
 
     def _guard(self, handler):

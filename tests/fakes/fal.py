@@ -78,6 +78,7 @@ class FakeFal:
         self, *, api_key: str = API_KEY, steps: tuple[str, ...] = ("IN_QUEUE", "IN_PROGRESS")
     ) -> None:
         self.api_key = api_key
+        self.other_keys: set[str] = set()  # more accounts this fake serves (teams' own keys)
         self.echo_auth: int | None = None  # see _unauthorized
         self._last_auth = ""
         self.steps = steps  # the statuses answered before COMPLETED, one per status call
@@ -166,7 +167,8 @@ class FakeFal:
 
     def _authorized(self, request: FakeRequest) -> bool:
         self._last_auth = request.headers.get("authorization", "")
-        return self.echo_auth is None and self._last_auth == f"Key {self.api_key}"
+        keys = {self.api_key, *self.other_keys}
+        return self.echo_auth is None and self._last_auth in {f"Key {key}" for key in keys}
 
     def _unauthorized(self) -> tuple:
         # Like some real APIs, the refused credential is quoted back in the body; `echo_auth`

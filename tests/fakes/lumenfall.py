@@ -48,6 +48,7 @@ class FakeLumenfall:
     edits: list[list[tuple[str, str | None, str | None, bytes]]] = field(default_factory=list)
     fail_next: list[tuple] = field(default_factory=list)
     echo_auth: int | None = None  # see _guard
+    other_keys: set[str] = field(default_factory=set)  # more accounts this fake serves (teams' keys)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -92,7 +93,7 @@ class FakeLumenfall:
             # Like some real APIs, the refused credential is quoted back in the body; `echo_auth`
             # (403 or 422) answers every authenticated call that way, right key or not.
             sent = request.headers.get("authorization", "")
-            if self.echo_auth or sent != f"Bearer {self.api_key}":
+            if self.echo_auth or sent not in {f"Bearer {key}" for key in {self.api_key, *self.other_keys}}:
                 message = f"Invalid API key (Authorization: {sent})"
                 return self.echo_auth or 401, _error(message, "authentication_error", "AUTHENTICATION_FAILED")
             return handler(request)

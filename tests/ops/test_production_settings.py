@@ -19,6 +19,7 @@ from django.urls import clear_url_caches, reverse
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_KEY = "p" + "r0duct10n-k3y-" * 5  # 71 characters, many distinct: passes security.W009
+FIELD_KEY = "Yn_G-iTgBdFVgd5zAQneyf_FK-8TYm1u_8Jvj2BRnGA="  # the tests' throwaway Fernet key
 
 PRODUCTION = {
     "DEBUG": "false",
@@ -38,6 +39,9 @@ def _env(**overrides: str) -> dict[str, str]:
     }
     env["DJANGO_SETTINGS_MODULE"] = "wanweb.settings"
     env["WANWEB_SECRET_KEY_PATH"] = "/nonexistent/wanweb-secret-key"  # ignore this checkout's var/
+    # Teams' vendor keys need FIELD_ENCRYPTION_KEYS outside DEBUG (accounts.E001, tests/accounts/).
+    env["WANWEB_FIELD_ENCRYPTION_KEY_PATH"] = "/nonexistent/wanweb-field-key"
+    env.setdefault("FIELD_ENCRYPTION_KEYS", FIELD_KEY)
     env.update(overrides)
     return env
 

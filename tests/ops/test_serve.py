@@ -36,6 +36,7 @@ def test_make_serve_web_part_serves_pages_and_static_files_without_debug(tmp_pat
         STATIC_ROOT=str(tmp_path / "static"),
         MEDIA_ROOT=str(tmp_path / "media"),
         SECRET_KEY="smoke-" + "k3y-" * 15,
+        FIELD_ENCRYPTION_KEYS="Yn_G-iTgBdFVgd5zAQneyf_FK-8TYm1u_8Jvj2BRnGA=",  # serve generates none
         WANWEB_HOST="127.0.0.1",
         WANWEB_PORT=str(port),
         WEB_CONCURRENCY="1",

@@ -11,7 +11,7 @@ from django.contrib.admin.models import LogEntry
 from django.db.models import Count
 from django.utils.html import format_html
 
-from wanweb.accounts.models import Invite, Membership, Team
+from wanweb.accounts.models import Invite, Membership, Team, VendorCredential
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -44,7 +44,10 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
-    fieldsets = [(None, {"fields": ["name", "slug", "time_zone"]})]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "time_zone"]}),
+        ("Vendor keys", {"fields": ["operator_keys_allowed"]}),
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
@@ -83,6 +86,44 @@ class InviteAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # invites are made on the members page, where the link is shown once
+
+
+@admin.register(VendorCredential)
+class VendorCredentialAdmin(ReadOnlyAdmin):
+    """Teams' own vendor keys, for the audit trail: who added which, when, and its last four
+    characters. The ciphertexts are not shown (nor the keys: teams manage them on their page)."""
+
+    list_display = [
+        "team",
+        "vendor",
+        "hint",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "verify_status",
+        "revoked_at",
+    ]
+    list_filter = ["vendor", "verify_status", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["team__name", "vendor"]
+    list_select_related = ["team", "created_by"]
+    fields = [
+        "team",
+        "vendor",
+        "hint",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "last_verified_at",
+        "verify_status",
+        "verify_message",
+        "revoked_at",
+        "revoked_by",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Key")
+    def hint(self, credential):
+        return f"…{credential.key_hint}" if credential.key_hint else "(short key)"
 
 
 # ---------------------------------------------------------------------------------------------

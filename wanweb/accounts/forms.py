@@ -51,3 +51,41 @@ class InviteSignupForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned
+
+
+class VendorKeyForm(forms.Form):
+    """A team's key for one vendor. Never rendered back: the inputs are always empty."""
+
+    api_key = forms.CharField(
+        label="API key",
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    webhook_secret = forms.CharField(
+        label="Webhook secret (whsec_…, optional)",
+        required=False,
+        max_length=500,
+        help_text="Verify fetches it from Lumenfall when left empty.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, vendor: str = "", **kwargs):
+        kwargs.setdefault("auto_id", f"id_{vendor}_%s")  # one form per vendor on the page: unique ids
+        super().__init__(*args, **kwargs)
+        self.vendor = vendor
+        if vendor != "lumenfall":
+            del self.fields["webhook_secret"]
+
+    def clean_api_key(self):
+        key = self.cleaned_data["api_key"].strip()
+        if any(c.isspace() or ord(c) < 32 for c in key) or len(key) < 8:
+            raise forms.ValidationError(
+                "That does not look like an API key (no spaces, at least 8 characters)."
+            )
+        return key
+
+    def clean_webhook_secret(self):
+        secret = self.cleaned_data.get("webhook_secret", "").strip()
+        if secret and (not secret.startswith("whsec_") or any(c.isspace() for c in secret)):
+            raise forms.ValidationError("A Lumenfall webhook secret starts with whsec_.")
+        return secret

@@ -1,4 +1,4 @@
-"""Teams, who belongs to them in which role, and one-time invite links."""
+"""Teams, who belongs to them in which role, one-time invite links, and teams' own vendor keys."""
 
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ class Team(models.Model):
         max_length=64, default="UTC", help_text="Quota periods reset in this time zone."
     )
     created_at = models.DateTimeField(default=timezone.now)
+    operator_keys_allowed = models.BooleanField(
+        "may use the operator's vendor keys",
+        default=True,
+        help_text="When off, this team can use only vendors it has its own key for (and the simulator).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -122,3 +127,60 @@ class Invite(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "open"
+
+
+class VerifyStatus(models.TextChoices):
+    UNVERIFIED = "unverified", "Not verified yet"
+    OK = "ok", "Verified"
+    FAILED = "failed", "Refused"
+    FIRST_USE = "first_use", "Verified on first use"
+
+
+class VendorCredential(models.Model):
+    """A team's own API key for one vendor, encrypted (wanweb/accounts/crypto.py); never shown again.
+
+    One active row per (team, vendor); replacing or removing one sets `revoked_at` and keeps the row,
+    so jobs submitted with it keep polling with it and the audit trail stays.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="vendor_credentials")
+    vendor = models.CharField(max_length=20)
+    key_encrypted = models.TextField()
+    key_hint = models.CharField(max_length=8, help_text="The key's last 4 characters.")
+    # Lumenfall's whsec_ webhook secret (Standard Webhooks), encrypted the same way; may be empty.
+    webhook_secret_encrypted = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    verify_status = models.CharField(
+        max_length=12, choices=VerifyStatus.choices, default=VerifyStatus.UNVERIFIED
+    )
+    verify_message = models.CharField(max_length=300, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["team__name", "vendor", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "vendor"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="vendorcredential_one_active_per_team_vendor",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor} key …{self.key_hint} of team {self.team_id}"
+
+    def __repr__(self) -> str:
+        return f"<VendorCredential {self.public_id} {self.vendor} …{self.key_hint}>"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -14,3 +14,10 @@ urlpatterns = [
     path("team/invites/<uuid:invite_id>/revoke/", views.invite_revoke, name="invite-revoke"),
     path("invite/<str:token>/", views.invite_accept, name="invite-accept"),
 ]
+
+urlpatterns += [
+    path("team/vendor-keys/", views.vendor_keys_page, name="vendor-keys"),
+    path("team/vendor-keys/<str:vendor>/set/", views.vendor_key_set, name="vendor-key-set"),
+    path("team/vendor-keys/<uuid:credential_id>/verify/", views.vendor_key_verify, name="vendor-key-verify"),
+    path("team/vendor-keys/<uuid:credential_id>/remove/", views.vendor_key_remove, name="vendor-key-remove"),
+]

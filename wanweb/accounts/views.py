@@ -13,9 +13,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from wanweb.accounts import selectors, services, throttle
-from wanweb.accounts.forms import InviteForm, InviteSignupForm, RoleForm, TeamForm
+from wanweb.accounts import selectors, services, throttle, vendor_keys
+from wanweb.accounts.forms import InviteForm, InviteSignupForm, RoleForm, TeamForm, VendorKeyForm
 from wanweb.accounts.middleware import SESSION_KEY
+from wanweb.accounts.models import VerifyStatus
 
 
 def team_required(view):
@@ -215,3 +216,82 @@ def invite_accept(request, token):
             messages.success(request, f"Welcome to {invite.team.name}, {user.username}.")
             return redirect("generations:project-list")
     return render(request, "accounts/invite_accept.html", {"invite": invite, "form": form})
+
+
+# ---------------------------------------------------------------------------------------------
+# Vendor keys (wanweb/accounts/vendor_keys.py): owners and admins manage, everyone sees what is
+# available. No key is ever rendered, only its last four characters to owners and admins.
+# ---------------------------------------------------------------------------------------------
+
+
+def _vendor_keys_context(actor, forms: dict | None = None) -> dict:
+    rows = vendor_keys.vendor_rows(team=actor.team)
+    forms = forms or {}
+    for row in rows:
+        row.form = forms.get(row.vendor) or VendorKeyForm(vendor=row.vendor)
+    return {"actor": actor, "rows": rows}
+
+
+@require_GET
+@team_required
+def vendor_keys_page(request):
+    return render(request, "accounts/vendor_keys.html", _vendor_keys_context(request.membership))
+
+
+@require_POST
+@team_required
+def vendor_key_set(request, vendor):
+    actor = request.membership
+    if vendor not in vendor_keys.VENDORS:
+        raise Http404("No such vendor")
+    if not actor.can_manage_members:
+        raise PermissionDenied
+    form = VendorKeyForm(request.POST, vendor=vendor)
+    if not form.is_valid():
+        response = render(
+            request, "accounts/vendor_keys.html", _vendor_keys_context(actor, {vendor: form}), status=400
+        )
+        return response
+    replaced = vendor in vendor_keys.active_credentials(team=actor.team)
+    credential = vendor_keys.credential_set(
+        membership=actor,
+        vendor=vendor,
+        api_key=form.cleaned_data["api_key"],
+        webhook_secret=form.cleaned_data.get("webhook_secret", ""),
+    )
+    label = vendor_keys.registry.PROVIDER_LABELS[vendor]
+    hint = f" (…{credential.key_hint})" if credential.key_hint else ""
+    messages.success(
+        request,
+        f"{label} key{hint} {'replaced: running jobs finish with the old one' if replaced else 'added'}.",
+    )
+    return redirect("accounts:vendor-keys")
+
+
+@require_POST
+@team_required
+def vendor_key_verify(request, credential_id):
+    actor = request.membership
+    credential = vendor_keys.credential_get(team=actor.team, public_id=credential_id)
+    if not actor.can_manage_members:
+        raise PermissionDenied
+    credential = vendor_keys.credential_verify(membership=actor, credential=credential)
+    label = vendor_keys.registry.PROVIDER_LABELS[credential.vendor]
+    if credential.verify_status == VerifyStatus.OK:
+        messages.success(request, f"{label} accepted the key.")
+    else:
+        messages.error(request, f"{label}: {credential.verify_message or 'not verified'}")
+    return redirect("accounts:vendor-keys")
+
+
+@require_POST
+@team_required
+def vendor_key_remove(request, credential_id):
+    actor = request.membership
+    credential = vendor_keys.credential_get(team=actor.team, public_id=credential_id)
+    if not actor.can_manage_members:
+        raise PermissionDenied
+    vendor_keys.credential_remove(membership=actor, credential=credential)
+    label = vendor_keys.registry.PROVIDER_LABELS[credential.vendor]
+    messages.success(request, f"{label} key removed; jobs already running with it finish with it.")
+    return redirect("accounts:vendor-keys")

@@ -251,6 +251,7 @@ class TeamAdmin(accounts_admin.TeamAdmin):
     readonly_fields = ["usage_this_period"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "time_zone"]}),
+        ("Vendor keys", {"fields": ["operator_keys_allowed"]}),
         ("Spend", {"fields": ["usage_this_period"]}),
     ]
     actions = ["top_up", "reset_period", "freeze", "unfreeze"]
@@ -260,7 +261,7 @@ class TeamAdmin(accounts_admin.TeamAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:  # nothing has been spent by a team that does not exist yet
-            return [(None, {"fields": ["name", "slug", "time_zone"]})]
+            return [(None, {"fields": ["name", "slug", "time_zone", "operator_keys_allowed"]})]
         return super().get_fieldsets(request, obj)
 
     @admin.display(description="Budget", ordering="quota__budget_usd")

@@ -141,6 +141,11 @@ class LedgerKind(models.TextChoices):
     RESET = "reset", "Period reset"
 
 
+class BilledTo(models.TextChoices):
+    TEAM = "team", "Team's own key"
+    OPERATOR = "operator", "Operator's key"
+
+
 class LedgerEntry(models.Model):
     """One movement of money. Read-only history: never updated, never deleted by the app."""
 
@@ -156,6 +161,8 @@ class LedgerEntry(models.Model):
     )
     provider = models.CharField(max_length=20, blank=True)
     model = models.CharField(max_length=120, blank=True)
+    # Whose vendor account paid: the team's own key or the operator's (blank: no vendor, e.g. top-ups).
+    billed_to = models.CharField(max_length=8, choices=BilledTo.choices, blank=True)
     kind = models.CharField(max_length=8, choices=LedgerKind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=4)
     note = models.CharField(max_length=300, blank=True)

@@ -17,6 +17,7 @@ Entries without a job (top-ups, budget changes, resets, jobs since deleted) go b
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import zoneinfo
 from collections import defaultdict
@@ -32,6 +33,7 @@ from django.utils import timezone
 from wanweb.accounts.models import Membership, Team, zone_or_utc
 from wanweb.quotas.charts import Chart, spend_chart
 from wanweb.quotas.models import (
+    BilledTo,
     LedgerEntry,
     LedgerKind,
     MemberQuota,
@@ -412,6 +414,9 @@ class Usage:
     by_provider: list[BreakdownRow]
     by_project: list[BreakdownRow]
     chart: Chart
+    by_billing: list[BreakdownRow] = dataclasses.field(
+        default_factory=list
+    )  # team's own keys vs the operator's
     wallet: Wallet | None = None
 
     @property
@@ -542,6 +547,11 @@ def usage_for_team(
         ),
         chart=spend_chart(entries=entries, period=period, now=now),
         wallet=team_wallet,
+        by_billing=_breakdown(
+            _group(entries.exclude(billed_to=""), "billed_to"),
+            lambda k: BilledTo(k).label if k in BilledTo.values else k,
+            totals.spent_gross,
+        ),
     )
 
 
@@ -555,7 +565,7 @@ def _provider_label(kind: str) -> str:
 # CSV export
 # ---------------------------------------------------------------------------------------------
 
-CSV_HEADER = ["time", "kind", "amount", "user", "project", "provider", "model", "job id", "note"]
+CSV_HEADER = ["time", "kind", "amount", "user", "project", "provider", "model", "job id", "note", "billed to"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -581,12 +591,22 @@ def ledger_csv_rows(*, team: Team, period: UsagePeriod | None = None) -> Iterato
             "model",
             "job__public_id",
             "note",
+            "billed_to",
         )
     )
     utc = zoneinfo.ZoneInfo("UTC")
-    for created_at, kind, amount, username, project, provider, model, job_id, note in rows.iterator(
-        chunk_size=2000
-    ):
+    for (
+        created_at,
+        kind,
+        amount,
+        username,
+        project,
+        provider,
+        model,
+        job_id,
+        note,
+        billed_to,
+    ) in rows.iterator(chunk_size=2000):
         yield [
             created_at.astimezone(utc).isoformat(),
             kind,
@@ -597,6 +617,7 @@ def ledger_csv_rows(*, team: Team, period: UsagePeriod | None = None) -> Iterato
             _cell(model),
             str(job_id) if job_id else "",
             _cell(note),
+            billed_to,  # team (its own key) | operator | empty (no vendor: simulator, top-ups)
         ]
 
 

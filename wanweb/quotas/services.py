@@ -20,7 +20,16 @@ from django.utils import timezone
 
 from wanweb.accounts.models import Membership, Team
 from wanweb.quotas import selectors
-from wanweb.quotas.models import Hold, HoldStatus, LedgerEntry, LedgerKind, MemberQuota, TeamQuota, Wallet
+from wanweb.quotas.models import (
+    BilledTo,
+    Hold,
+    HoldStatus,
+    LedgerEntry,
+    LedgerKind,
+    MemberQuota,
+    TeamQuota,
+    Wallet,
+)
 from wanweb.quotas.money import ZERO, format_usd
 from wanweb.quotas.selectors import Limits
 
@@ -250,6 +259,13 @@ def quota_refund(*, job, reason: str = "") -> bool:
     return True
 
 
+def _billed_to(job) -> str:
+    """Whose vendor account the job runs on: the team's own key, the operator's, or none (simulator)."""
+    if job.credential_id:
+        return BilledTo.TEAM
+    return "" if job.provider == "simulator" else BilledTo.OPERATOR
+
+
 def _ledger(job, kind: str, amount: Decimal, *, user=None, note: str = "") -> None:
     LedgerEntry.objects.create(
         team_id=job.team_id,
@@ -258,6 +274,7 @@ def _ledger(job, kind: str, amount: Decimal, *, user=None, note: str = "") -> No
         project_id=job.project_id,
         provider=job.provider,
         model=job.model,
+        billed_to=_billed_to(job),
         kind=kind,
         amount=amount,
         note=note,
