@@ -600,3 +600,30 @@ def test_deleting_a_team_deletes_its_keys_and_the_jobs_that_used_them(alice, acm
     _lumenfall_job(acme, acme_project, alice, credential, "video_y")
     acme.delete()
     assert not VendorCredential.objects.exists() and not Job.objects.exists()
+
+
+def test_outside_debug_the_check_refuses_without_keys_and_accepts_make_runs_key_file(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FIELD_ENCRYPTION"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="wanweb.settings",
+        DEBUG="false",
+        SECRET_KEY="a-real-" + "s3cr3t-" * 8,
+        WANWEB_FIELD_ENCRYPTION_KEY_PATH=str(tmp_path / "field_encryption_key"),
+    )
+
+    def check():
+        return subprocess.run(
+            [sys.executable, "manage.py", "check"], cwd=root, env=env, capture_output=True, text=True
+        )
+
+    refused = check()
+    assert refused.returncode != 0 and "accounts.E001" in refused.stderr
+    assert not (tmp_path / "field_encryption_key").exists()  # production never makes one itself
+    (tmp_path / "field_encryption_key").write_text(Fernet.generate_key().decode() + "\n")
+    assert check().returncode == 0
