@@ -669,10 +669,14 @@ class FalClient:
         self._auth = {"Authorization": f"Key {api_key}"}  # literally "Key", not "Bearer" (§1)
         # The key goes on each fal call, not on the client: storage upload URLs and the JWKS host
         # must never see it.
-        self._http = http_client or http.build_client()
+        # Kept per process and per key (http.pooled_client); an injected client belongs to the caller.
+        self._injected_http = http_client is not None
+        self._http = http_client or http.pooled_client(self.name, self.base_url, api_key)
 
     def close(self) -> None:
-        self._http.close()
+        """Close an injected client; the pooled one stays for the next job (closed at exit)."""
+        if self._injected_http:
+            self._http.close()
 
     # Client -----------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wanweb.settings")
 
@@ -17,3 +17,11 @@ def _redact_worker_logs(logger, **kwargs):
     from wanweb.redaction import install_on
 
     install_on(logger.handlers)
+
+
+@worker_process_shutdown.connect
+def _close_vendor_clients(**kwargs):
+    """Each prefork child keeps its own vendor clients (providers.http.pooled_client): close them."""
+    from providers.http import close_pool
+
+    close_pool()
