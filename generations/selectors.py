@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from generations import schedule
 from generations.models import ACTIVE_STATUSES, Asset, AssetRole, Job, JobStatus, Project
 from wanweb.accounts.models import Membership
 
@@ -135,11 +136,13 @@ ETA_SAMPLES = 20
 ETA_LOOKBACK = timedelta(days=30)
 
 
-def job_typical_durations(*, keys) -> dict[tuple[str, str, str], tuple[float, int]]:
-    """(median seconds from created to finished, samples) per (provider, model, mode) key, in one query.
+def job_duration_samples(*, keys) -> dict[tuple[str, str, str], list[tuple[str, float]]]:
+    """(shape, seconds) of the latest ETA_SAMPLES successes per (provider, model, mode) key, in one query.
 
-    Over the last ETA_SAMPLES succeeded jobs of each key within ETA_LOOKBACK, every team's: how
-    long a model takes is the install's experience, not a team's secret. Keys without any are absent.
+    Seconds are the vendor's processing time (`vendor_seconds`, submit to the poll or webhook
+    that saw it finish) where recorded, else created to finished. `shape` is
+    `schedule.shape_of(params)` (duration|resolution), empty for jobs from before it was kept.
+    Every team's jobs count: how long a model takes is the install's experience, not a team's secret.
     """
     keys = sorted(set(keys))
     if not keys:
@@ -152,12 +155,33 @@ def job_typical_durations(*, keys) -> dict[tuple[str, str, str], tuple[float, in
     for provider, model, mode in keys:
         latest = recent.filter(provider=provider, model=model, mode=mode).order_by("-updated_at")
         match |= Q(pk__in=latest.values("pk")[:ETA_SAMPLES])
-    rows = Job.objects.filter(match).values_list("provider", "model", "mode", "created_at", "finished_at")
-    samples: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for provider, model, mode, created, finished in rows:
-        if finished is not None:
-            samples[(provider, model, mode)].append(max(0.0, (finished - created).total_seconds()))
-    return {key: (float(statistics.median(values)), len(values)) for key, values in samples.items()}
+    rows = Job.objects.filter(match).values_list(
+        "provider", "model", "mode", "created_at", "finished_at", "vendor_seconds", "shape"
+    )
+    samples: dict[tuple[str, str, str], list[tuple[str, float]]] = defaultdict(list)
+    for provider, model, mode, created, finished, vendor_seconds, shape in rows:
+        if vendor_seconds is not None:
+            samples[(provider, model, mode)].append((shape, max(0.0, vendor_seconds)))
+        elif finished is not None:
+            samples[(provider, model, mode)].append((shape, max(0.0, (finished - created).total_seconds())))
+    return dict(samples)
+
+
+def learned_expectation(samples: list[tuple[str, float]], shape: str) -> schedule.Expectation | None:
+    """The schedule's learned expectation: jobs of the same shape when there are enough, else all."""
+    same = [seconds for job_shape, seconds in samples if job_shape == shape]
+    if len(same) >= schedule.MIN_SAMPLES:
+        return schedule.from_samples(same)
+    return schedule.from_samples([seconds for _, seconds in samples])
+
+
+def job_typical_durations(*, keys) -> dict[tuple[str, str, str], tuple[float, int]]:
+    """(median seconds, samples) per (provider, model, mode) key, in one query (job_duration_samples)."""
+    return {
+        key: (float(statistics.median(seconds for _, seconds in values)), len(values))
+        for key, values in job_duration_samples(keys=keys).items()
+        if values
+    }
 
 
 def _queue_positions(job_ids) -> dict[int, int]:
@@ -178,18 +202,26 @@ def _queue_positions(job_ids) -> dict[int, int]:
 def jobs_with_progress(jobs):
     """Set `typical_seconds`, `typical_samples` and `queue_position` on each job (None when unknown).
 
+    The typical duration is the median of the same learned expectation the poller uses
+    (`learned_expectation`: same provider, model, mode, duration and resolution when there are
+    enough, else the model's), or the plain median of fewer samples.
     At most two queries whatever the number of jobs, none when no job is active: the gallery's
     query count stays the same at 10 or 10,000 jobs.
     """
     jobs = list(jobs)
     active = [job for job in jobs if job.is_active]
-    typical = job_typical_durations(keys={(j.provider, j.model, j.mode) for j in active}) if active else {}
+    learned = job_duration_samples(keys={(j.provider, j.model, j.mode) for j in active}) if active else {}
     queued = [job.pk for job in active if job.status == JobStatus.QUEUED]
     positions = _queue_positions(queued) if queued else {}
     for job in jobs:
-        seconds, samples = (
-            typical.get((job.provider, job.model, job.mode), (None, 0)) if job.is_active else (None, 0)
-        )
+        seconds, samples = None, 0
+        values = learned.get((job.provider, job.model, job.mode)) if job.is_active else None
+        if values:
+            expected = learned_expectation(values, schedule.shape_of(job.params or {}))
+            if expected is not None:
+                seconds, samples = expected.p50, expected.samples
+            else:
+                seconds, samples = float(statistics.median(v for _, v in values)), len(values)
         job.typical_seconds = round(seconds) if seconds is not None else None
         job.typical_samples = samples
         job.queue_position = positions.get(job.pk)

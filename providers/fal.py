@@ -316,7 +316,14 @@ def parse_status(body: Any) -> str:
 def update_for_status(status: str, body: Mapping[str, Any]) -> Update:
     """The Update for every status except COMPLETED, which needs the result fetched (§3, §7)."""
     if status == QUEUED:
-        return Update(status=Status.QUEUED, vendor_status=status)
+        # §3: `queue_position` only while IN_QUEUE; the poll schedule waits longer when it is large.
+        position = body.get("queue_position")
+        position = (
+            position
+            if isinstance(position, int) and not isinstance(position, bool) and position >= 0
+            else None
+        )
+        return Update(status=Status.QUEUED, vendor_status=status, queue_position=position)
     if status == IN_PROGRESS:
         return Update(status=Status.RUNNING, vendor_status=status)
     if status in CANCELED_STATUSES:
