@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -72,6 +74,13 @@ def job_get_for_user(*, user, public_id):
     return job, Membership.objects.get(team=job.team, user=user)
 
 
+def keyset_after(ordering: Sequence[str], anchor: dict):
+    """The lookup `(columns) < anchor` (descending) or `> anchor` (ascending) for `filter()`."""
+    columns = [name.lstrip("-") for name in ordering]
+    lookup = TupleLessThan if ordering[0].startswith("-") else TupleGreaterThan
+    return lookup(Tuple(*(F(column) for column in columns)), tuple(anchor[column] for column in columns))
+
+
 def gallery_page(*, project: Project, before=None, size: int = GALLERY_PAGE_SIZE):
     """One page of the project's jobs, newest first, and the cursor of the next page (or None).
 
@@ -83,10 +92,11 @@ def gallery_page(*, project: Project, before=None, size: int = GALLERY_PAGE_SIZE
         anchor = Job.objects.filter(project=project, public_id=before).values("created_at", "id").first()
         if anchor is None:
             return [], None
-        # The redundant `created_at <= anchor` gives PostgreSQL an index bound; the OR alone
-        # cannot use one and degrades like an OFFSET deep in the list.
+        # A row-value comparison `(created_at, id) < (x, y)` on PostgreSQL, which walks the
+        # `job_gallery` index from the anchor; an OR (SQLite's spelling) cannot, so the redundant
+        # `created_at <= x` gives SQLite its index bound.
         jobs = jobs.filter(created_at__lte=anchor["created_at"]).filter(
-            Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], id__lt=anchor["id"])
+            keyset_after(("-created_at", "-id"), anchor)
         )
     page = list(_with_outputs(jobs.order_by("-created_at", "-id"))[: size + 1])
     next_cursor = page[size - 1].public_id if len(page) > size else None
