@@ -50,10 +50,10 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def from_samples(values: Sequence[float]) -> Expectation | None:
-    """The learned expectation, or None with fewer than MIN_SAMPLES durations."""
+def from_samples(values: Sequence[float], *, minimum: int = MIN_SAMPLES) -> Expectation | None:
+    """The learned expectation, or None with fewer than `minimum` durations."""
     clean = [float(v) for v in values if v is not None and v >= 0]
-    if len(clean) < MIN_SAMPLES:
+    if not clean or len(clean) < minimum:
         return None
     return Expectation(
         p25=quantile(clean, 0.25),

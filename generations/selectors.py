@@ -177,12 +177,45 @@ def job_duration_samples(*, keys) -> dict[tuple[str, str, str], list[tuple[str, 
     return dict(samples)
 
 
-def learned_expectation(samples: list[tuple[str, float]], shape: str) -> schedule.Expectation | None:
-    """The schedule's learned expectation: jobs of the same shape when there are enough, else all."""
-    same = [seconds for job_shape, seconds in samples if job_shape == shape]
-    if len(same) >= schedule.MIN_SAMPLES:
-        return schedule.from_samples(same)
-    return schedule.from_samples([seconds for _, seconds in samples])
+def job_learned_expectations(
+    *, keys, minimum: int = schedule.MIN_SAMPLES
+) -> dict[tuple[str, str, str, str], schedule.Expectation]:
+    """The learned expectation per (provider, model, mode, shape), in one query: the poller's and
+    the cards' numbers. The latest ETA_SAMPLES successes of that shape (when there are
+    MIN_SAMPLES), else of the model whatever the shape (when there are `minimum`: the cards show a
+    median of even one); keys with neither are absent (the poller uses the catalog's prior).
+    """
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    recent = Job.objects.filter(status=JobStatus.SUCCEEDED, updated_at__gte=timezone.now() - ETA_LOOKBACK)
+    match = Q()
+    for provider, model, mode, shape in keys:
+        same_model = recent.filter(provider=provider, model=model, mode=mode).order_by("-updated_at")
+        match |= Q(pk__in=same_model.filter(shape=shape).values("pk")[:ETA_SAMPLES])
+        match |= Q(pk__in=same_model.values("pk")[:ETA_SAMPLES])
+    rows = Job.objects.filter(match).values_list(
+        "provider", "model", "mode", "shape", "created_at", "finished_at", "vendor_seconds"
+    )
+    by_model: dict[tuple[str, str, str], list[tuple[str, float]]] = defaultdict(list)
+    for provider, model, mode, shape, created, finished, vendor_seconds in rows:
+        if vendor_seconds is not None:
+            by_model[(provider, model, mode)].append((shape, max(0.0, vendor_seconds)))
+        elif finished is not None:
+            by_model[(provider, model, mode)].append((shape, max(0.0, (finished - created).total_seconds())))
+    found = {}
+    for provider, model, mode, shape in keys:
+        samples = by_model.get((provider, model, mode), [])
+        same = [seconds for job_shape, seconds in samples if job_shape == shape]
+        if len(same) >= schedule.MIN_SAMPLES:
+            expected = schedule.from_samples(same[:ETA_SAMPLES])
+        else:
+            # The model's latest, whatever their shape (the same-shape ones may be among them twice).
+            latest = samples[-ETA_SAMPLES:] if len(samples) > ETA_SAMPLES else samples
+            expected = schedule.from_samples([seconds for _, seconds in latest], minimum=minimum)
+        if expected is not None:
+            found[(provider, model, mode, shape)] = expected
+    return found
 
 
 def job_typical_durations(*, keys) -> dict[tuple[str, str, str], tuple[float, int]]:
@@ -213,25 +246,23 @@ def jobs_with_progress(jobs):
     """Set `typical_seconds`, `typical_samples` and `queue_position` on each job (None when unknown).
 
     The typical duration is the median of the same learned expectation the poller uses
-    (`learned_expectation`: same provider, model, mode, duration and resolution when there are
-    enough, else the model's), or the plain median of fewer samples.
+    (`job_learned_expectations`: same provider, model, mode, duration and resolution when there
+    are enough, else the model's; the cards also show the median of one or two).
     At most two queries whatever the number of jobs, none when no job is active: the gallery's
     query count stays the same at 10 or 10,000 jobs.
     """
     jobs = list(jobs)
     active = [job for job in jobs if job.is_active]
-    learned = job_duration_samples(keys={(j.provider, j.model, j.mode) for j in active}) if active else {}
+
+    def key(job):
+        return (job.provider, job.model, job.mode, schedule.shape_of(job.params or {}))
+
+    learned = job_learned_expectations(keys={key(j) for j in active}, minimum=1) if active else {}
     queued = [job.pk for job in active if job.status == JobStatus.QUEUED]
     positions = _queue_positions(queued) if queued else {}
     for job in jobs:
-        seconds, samples = None, 0
-        values = learned.get((job.provider, job.model, job.mode)) if job.is_active else None
-        if values:
-            expected = learned_expectation(values, schedule.shape_of(job.params or {}))
-            if expected is not None:
-                seconds, samples = expected.p50, expected.samples
-            else:
-                seconds, samples = float(statistics.median(v for _, v in values)), len(values)
+        expected = learned.get(key(job)) if job.is_active else None
+        seconds, samples = (expected.p50, expected.samples) if expected is not None else (None, 0)
         job.typical_seconds = round(seconds) if seconds is not None else None
         job.typical_samples = samples
         job.queue_position = positions.get(job.pk)

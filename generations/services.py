@@ -376,24 +376,23 @@ def _schedule_poll(job: Job, token: str, *, countdown: float, sequence: int | No
     job_poll_task.apply_async((job.pk, token, sequence), countdown=countdown)
 
 
-_learned: dict[tuple[str, str, str], tuple[float, list[tuple[str, float]]]] = {}
-LEARNED_TTL = 30.0  # seconds a worker process keeps a model's learned durations before asking again
+_learned: dict[tuple[str, str, str, str], tuple[float, schedule.Expectation | None]] = {}
+LEARNED_TTL = 30.0  # seconds a worker process keeps a kind of job's learned durations before asking again
 
 
 def poll_expectation(job: Job) -> schedule.Expectation:
     """What the poller expects of this job: learned durations of its kind, else the catalog's prior.
 
-    The learned samples are cached per process for LEARNED_TTL, so a poll costs no extra query.
+    The same numbers as the cards' ETA (selectors.job_learned_expectations), cached per process
+    for LEARNED_TTL, so a poll costs no extra query.
     """
-    key = (job.provider, job.model, job.mode)
+    params = job.params or {}
+    key = (job.provider, job.model, job.mode, schedule.shape_of(params))
     now = time.monotonic()
     cached = _learned.get(key)
     if cached is None or now - cached[0] > LEARNED_TTL:
-        samples = selectors.job_duration_samples(keys=[key]).get(key, [])
-        cached = _learned[key] = (now, samples)
-    params = job.params or {}
-    learned = selectors.learned_expectation(cached[1], schedule.shape_of(params))
-    return learned or schedule.prior(mode=job.mode, params=params, provider=job.provider)
+        cached = _learned[key] = (now, selectors.job_learned_expectations(keys=[key]).get(key))
+    return cached[1] or schedule.prior(mode=job.mode, params=params, provider=job.provider)
 
 
 def _next_poll_in(job: Job, update: Update | None = None) -> float:
@@ -412,7 +411,8 @@ def job_poll(*, job_id: int, token: str, sequence: int | None = None) -> None:
 
     The poll claims its place in the chain (token + sequence) with a conditional update: a second
     delivery of the same task, or a task of a retired chain, changes nothing and returns.
-    A quiet poll costs four queries: the claim, the row, its VendorCall, the next due time.
+    A quiet poll costs four queries and two commits: the claim; then the row, its VendorCall and
+    the next due time.
     """
     claim = Job.objects.filter(
         pk=job_id, status__in=[JobStatus.SUBMITTED, JobStatus.RUNNING], poll_token=token, result=[]
@@ -444,19 +444,27 @@ def job_poll(*, job_id: int, token: str, sequence: int | None = None) -> None:
                 return
             job_fail(job=job, code=exc.code, message=exc.message)
             return
-    _log_calls(job, "poll", calls, attempt=attempt if job.poll_errors == 0 else None)
     changes = {}
     if submission.state != state_before:
         changes["vendor_state"] = submission.state
     if job.poll_errors:
         changes["poll_errors"] = 0
-    job_apply_update(job=job, update=update)
-    # job_apply_update keeps `job` current (status, result); a chain retired meanwhile by the
-    # reconciler finds its next claim refused, so no re-read is needed here.
-    if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
-        _schedule_poll(job, token, countdown=_next_poll_in(job, update), sequence=job.poll_count, **changes)
-    elif changes:
-        Job.objects.filter(pk=job.pk).update(**changes)
+    # One transaction for the call log, the update and the next due time: one commit (one WAL
+    # flush on PostgreSQL) instead of three. The next poll is enqueued after it commits.
+    countdown = None
+    with transaction.atomic():
+        _log_calls(job, "poll", calls, attempt=attempt if job.poll_errors == 0 else None)
+        job_apply_update(job=job, update=update)
+        # job_apply_update keeps `job` current (status, result); a chain retired meanwhile by the
+        # reconciler finds its next claim refused, so no re-read is needed here.
+        if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
+            countdown = _next_poll_in(job, update)
+            due = timezone.now() + timedelta(seconds=countdown)
+            Job.objects.filter(pk=job.pk).update(poll_due_at=due, **changes)
+        elif changes:
+            Job.objects.filter(pk=job.pk).update(**changes)
+    if countdown is not None:
+        job_poll_task.apply_async((job.pk, token, job.poll_count), countdown=countdown)
 
 
 def job_apply_update(*, job: Job, update: Update) -> None:

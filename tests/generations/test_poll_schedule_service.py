@@ -82,7 +82,7 @@ def _learn(project, seconds: float, n: int = 10, params=None) -> None:
 
 
 def test_a_quiet_poll_schedules_by_the_learned_distribution_and_records_when_it_is_due(
-    acme_project, monkeypatch, django_assert_max_num_queries
+    acme_project, monkeypatch
 ):
     _learn(acme_project, 60.0)
     job = _running(acme_project, submitted_ago=10)
@@ -91,8 +91,15 @@ def test_a_quiet_poll_schedules_by_the_learned_distribution_and_records_when_it_
     monkeypatch.setattr(services, "get_client", lambda name: _Vendor(Update(status=Status.RUNNING)))
     services.poll_expectation(job)  # the learned durations are cached per process (one query per 30 s)
 
-    with django_assert_max_num_queries(4):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
         services.job_poll(job_id=job.pk, token="chain", sequence=0)
+    # The claim, the row, the next due time (no VendorCall: the stub makes no HTTP call). The
+    # test's own transaction turns the poll's BEGIN/COMMIT into a SAVEPOINT/RELEASE: not counted.
+    sql = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(sql) <= 3, sql
 
     ((args, countdown),) = polls.calls
     assert args == (job.pk, "chain", 1)
@@ -162,3 +169,26 @@ def test_the_reconciler_leaves_quiet_jobs_whose_chain_is_alive(acme_project, mon
     assert sorted(args[0] for args, _ in polls.calls) == sorted([overdue.pk, unscheduled.pk])
     alive.refresh_from_db()
     assert alive.poll_token == "chain"  # its working chain was not retired
+
+
+def test_a_shape_learns_from_its_own_jobs_even_when_others_are_newer(acme_project):
+    from datetime import timedelta as td
+
+    finished = timezone.now() - td(minutes=30)
+    for i in range(5):  # older successes of the 15 s / 1080p shape
+        JobFactory(
+            project=acme_project,
+            provider="simulator",
+            model="wan-sim",
+            mode="t2v",
+            status="succeeded",
+            vendor_job_id=f"old-{i}",
+            params={"duration": 15, "resolution": "1080p"},
+            shape="15|1080p",
+            vendor_seconds=120.0,
+            finished_at=finished,
+            updated_at=finished - td(seconds=i),
+        )
+    _learn(acme_project, 30.0, n=25)  # newer: more than ETA_SAMPLES of another shape
+    waiting = _running(acme_project, submitted_ago=1, params={"duration": 15, "resolution": "1080p"})
+    assert services.poll_expectation(waiting).p50 == 120.0
