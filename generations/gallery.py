@@ -34,6 +34,7 @@ from generations.models import (
     Job,
     Project,
 )
+from generations.selectors import keyset_after
 from providers.base import RequestValidationError
 from wanweb.accounts.models import Membership
 
@@ -171,7 +172,14 @@ def _ordering(sort: str) -> tuple[str, ...]:
 
 
 def _after(queryset: QuerySet[Asset], ordering: Sequence[str], anchor: dict) -> QuerySet[Asset]:
-    """Rows strictly after `anchor` in `ordering`: (a, b, c) > (x, y, z) spelled as ORs of prefixes."""
+    """Rows strictly after `anchor` in `ordering`.
+
+    All columns in one direction (every sort here): a row-value comparison `(a, b, c) < (x, y, z)`,
+    which PostgreSQL answers from the ordering's index; Django spells it as ORs of prefixes on
+    SQLite. Mixed directions have no row-value form and use those ORs everywhere.
+    """
+    if len({name.startswith("-") for name in ordering}) == 1:
+        return queryset.filter(keyset_after(ordering, anchor))
     condition = Q()
     for n, name in enumerate(ordering):
         column = name.lstrip("-")

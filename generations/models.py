@@ -109,6 +109,12 @@ class Job(models.Model):
     poll_token = models.CharField(max_length=32, blank=True)  # only the newest poll chain may act
     poll_count = models.PositiveIntegerField(default=0)  # also the sequence number of the next poll
     poll_errors = models.PositiveSmallIntegerField(default=0)  # consecutive transient poll failures
+    # When the chain's next poll is due: the reconciler re-drives only chains overdue past it.
+    poll_due_at = models.DateTimeField(null=True, blank=True)
+    # What the poll schedule learns from (generations/schedule.py): the vendor's processing seconds
+    # (submit to the poll or webhook that saw the finish) and the job's duration|resolution.
+    vendor_seconds = models.FloatField(null=True, blank=True)
+    shape = models.CharField(max_length=40, blank=True)
 
     seed = models.BigIntegerField(null=True, blank=True)
     actual_prompt = models.TextField(blank=True)  # the vendor's rewritten prompt

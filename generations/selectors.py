@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from generations import schedule
 from generations.models import ACTIVE_STATUSES, Asset, AssetRole, Job, JobStatus, Project
 from wanweb.accounts.models import Membership
 
@@ -71,6 +74,13 @@ def job_get_for_user(*, user, public_id):
     return job, Membership.objects.get(team=job.team, user=user)
 
 
+def keyset_after(ordering: Sequence[str], anchor: dict):
+    """The lookup `(columns) < anchor` (descending) or `> anchor` (ascending) for `filter()`."""
+    columns = [name.lstrip("-") for name in ordering]
+    lookup = TupleLessThan if ordering[0].startswith("-") else TupleGreaterThan
+    return lookup(Tuple(*(F(column) for column in columns)), tuple(anchor[column] for column in columns))
+
+
 def gallery_page(*, project: Project, before=None, size: int = GALLERY_PAGE_SIZE):
     """One page of the project's jobs, newest first, and the cursor of the next page (or None).
 
@@ -82,10 +92,11 @@ def gallery_page(*, project: Project, before=None, size: int = GALLERY_PAGE_SIZE
         anchor = Job.objects.filter(project=project, public_id=before).values("created_at", "id").first()
         if anchor is None:
             return [], None
-        # The redundant `created_at <= anchor` gives PostgreSQL an index bound; the OR alone
-        # cannot use one and degrades like an OFFSET deep in the list.
+        # A row-value comparison `(created_at, id) < (x, y)` on PostgreSQL, which walks the
+        # `job_gallery` index from the anchor; an OR (SQLite's spelling) cannot, so the redundant
+        # `created_at <= x` gives SQLite its index bound.
         jobs = jobs.filter(created_at__lte=anchor["created_at"]).filter(
-            Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], id__lt=anchor["id"])
+            keyset_after(("-created_at", "-id"), anchor)
         )
     page = list(_with_outputs(jobs.order_by("-created_at", "-id"))[: size + 1])
     next_cursor = page[size - 1].public_id if len(page) > size else None
@@ -135,11 +146,13 @@ ETA_SAMPLES = 20
 ETA_LOOKBACK = timedelta(days=30)
 
 
-def job_typical_durations(*, keys) -> dict[tuple[str, str, str], tuple[float, int]]:
-    """(median seconds from created to finished, samples) per (provider, model, mode) key, in one query.
+def job_duration_samples(*, keys) -> dict[tuple[str, str, str], list[tuple[str, float]]]:
+    """(shape, seconds) of the latest ETA_SAMPLES successes per (provider, model, mode) key, in one query.
 
-    Over the last ETA_SAMPLES succeeded jobs of each key within ETA_LOOKBACK, every team's: how
-    long a model takes is the install's experience, not a team's secret. Keys without any are absent.
+    Seconds are the vendor's processing time (`vendor_seconds`, submit to the poll or webhook
+    that saw it finish) where recorded, else created to finished. `shape` is
+    `schedule.shape_of(params)` (duration|resolution), empty for jobs from before it was kept.
+    Every team's jobs count: how long a model takes is the install's experience, not a team's secret.
     """
     keys = sorted(set(keys))
     if not keys:
@@ -152,12 +165,66 @@ def job_typical_durations(*, keys) -> dict[tuple[str, str, str], tuple[float, in
     for provider, model, mode in keys:
         latest = recent.filter(provider=provider, model=model, mode=mode).order_by("-updated_at")
         match |= Q(pk__in=latest.values("pk")[:ETA_SAMPLES])
-    rows = Job.objects.filter(match).values_list("provider", "model", "mode", "created_at", "finished_at")
-    samples: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for provider, model, mode, created, finished in rows:
-        if finished is not None:
-            samples[(provider, model, mode)].append(max(0.0, (finished - created).total_seconds()))
-    return {key: (float(statistics.median(values)), len(values)) for key, values in samples.items()}
+    rows = Job.objects.filter(match).values_list(
+        "provider", "model", "mode", "created_at", "finished_at", "vendor_seconds", "shape"
+    )
+    samples: dict[tuple[str, str, str], list[tuple[str, float]]] = defaultdict(list)
+    for provider, model, mode, created, finished, vendor_seconds, shape in rows:
+        if vendor_seconds is not None:
+            samples[(provider, model, mode)].append((shape, max(0.0, vendor_seconds)))
+        elif finished is not None:
+            samples[(provider, model, mode)].append((shape, max(0.0, (finished - created).total_seconds())))
+    return dict(samples)
+
+
+def job_learned_expectations(
+    *, keys, minimum: int = schedule.MIN_SAMPLES
+) -> dict[tuple[str, str, str, str], schedule.Expectation]:
+    """The learned expectation per (provider, model, mode, shape), in one query: the poller's and
+    the cards' numbers. The latest ETA_SAMPLES successes of that shape (when there are
+    MIN_SAMPLES), else of the model whatever the shape (when there are `minimum`: the cards show a
+    median of even one); keys with neither are absent (the poller uses the catalog's prior).
+    """
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    recent = Job.objects.filter(status=JobStatus.SUCCEEDED, updated_at__gte=timezone.now() - ETA_LOOKBACK)
+    match = Q()
+    for provider, model, mode, shape in keys:
+        same_model = recent.filter(provider=provider, model=model, mode=mode).order_by("-updated_at")
+        match |= Q(pk__in=same_model.filter(shape=shape).values("pk")[:ETA_SAMPLES])
+        match |= Q(pk__in=same_model.values("pk")[:ETA_SAMPLES])
+    rows = Job.objects.filter(match).values_list(
+        "provider", "model", "mode", "shape", "created_at", "finished_at", "vendor_seconds"
+    )
+    by_model: dict[tuple[str, str, str], list[tuple[str, float]]] = defaultdict(list)
+    for provider, model, mode, shape, created, finished, vendor_seconds in rows:
+        if vendor_seconds is not None:
+            by_model[(provider, model, mode)].append((shape, max(0.0, vendor_seconds)))
+        elif finished is not None:
+            by_model[(provider, model, mode)].append((shape, max(0.0, (finished - created).total_seconds())))
+    found = {}
+    for provider, model, mode, shape in keys:
+        samples = by_model.get((provider, model, mode), [])
+        same = [seconds for job_shape, seconds in samples if job_shape == shape]
+        if len(same) >= schedule.MIN_SAMPLES:
+            expected = schedule.from_samples(same[:ETA_SAMPLES])
+        else:
+            # The model's latest, whatever their shape (the same-shape ones may be among them twice).
+            latest = samples[-ETA_SAMPLES:] if len(samples) > ETA_SAMPLES else samples
+            expected = schedule.from_samples([seconds for _, seconds in latest], minimum=minimum)
+        if expected is not None:
+            found[(provider, model, mode, shape)] = expected
+    return found
+
+
+def job_typical_durations(*, keys) -> dict[tuple[str, str, str], tuple[float, int]]:
+    """(median seconds, samples) per (provider, model, mode) key, in one query (job_duration_samples)."""
+    return {
+        key: (float(statistics.median(seconds for _, seconds in values)), len(values))
+        for key, values in job_duration_samples(keys=keys).items()
+        if values
+    }
 
 
 def _queue_positions(job_ids) -> dict[int, int]:
@@ -178,18 +245,24 @@ def _queue_positions(job_ids) -> dict[int, int]:
 def jobs_with_progress(jobs):
     """Set `typical_seconds`, `typical_samples` and `queue_position` on each job (None when unknown).
 
+    The typical duration is the median of the same learned expectation the poller uses
+    (`job_learned_expectations`: same provider, model, mode, duration and resolution when there
+    are enough, else the model's; the cards also show the median of one or two).
     At most two queries whatever the number of jobs, none when no job is active: the gallery's
     query count stays the same at 10 or 10,000 jobs.
     """
     jobs = list(jobs)
     active = [job for job in jobs if job.is_active]
-    typical = job_typical_durations(keys={(j.provider, j.model, j.mode) for j in active}) if active else {}
+
+    def key(job):
+        return (job.provider, job.model, job.mode, schedule.shape_of(job.params or {}))
+
+    learned = job_learned_expectations(keys={key(j) for j in active}, minimum=1) if active else {}
     queued = [job.pk for job in active if job.status == JobStatus.QUEUED]
     positions = _queue_positions(queued) if queued else {}
     for job in jobs:
-        seconds, samples = (
-            typical.get((job.provider, job.model, job.mode), (None, 0)) if job.is_active else (None, 0)
-        )
+        expected = learned.get(key(job)) if job.is_active else None
+        seconds, samples = (expected.p50, expected.samples) if expected is not None else (None, 0)
         job.typical_seconds = round(seconds) if seconds is not None else None
         job.typical_samples = samples
         job.queue_position = positions.get(job.pk)

@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import secrets
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from generations import schedule, selectors
 from generations.assets import (
     UploadedInput,
     asset_create_input,
@@ -120,7 +122,8 @@ POLL_FIRST = 1.0  # seconds after submit
 POLL_MAX = 30.0  # every countdown stays far below Redis' visibility timeout (1 h)
 MAX_POLL_ERRORS = 8  # consecutive transient poll failures before the job fails
 MAX_OUTPUT_BYTES = 500 * 1024 * 1024
-RECONCILE_SILENCE = timedelta(minutes=2)  # an active job unheard of this long gets polled again
+RECONCILE_SILENCE = timedelta(minutes=2)  # an active job unheard of this long gets polled again ...
+POLL_OVERDUE = timedelta(minutes=1)  # ... once its chain's next poll is this late (or none is due)
 JOB_MAX_AGE = timedelta(hours=3)  # no vendor takes this long: the job fails as timed out
 SUBMIT_LEASE = timedelta(seconds=330)  # longer than job_submit_task's hard time limit (300 s)
 
@@ -151,8 +154,13 @@ def _event(job: Job, status: str, message: str = "") -> None:
     JobEvent.objects.create(job=job, status=status, message=redact_text(message, limit=500))
 
 
-def _log_calls(job: Job, operation: str, calls: Iterable[CallRecord]) -> None:
-    attempt = VendorCall.objects.filter(job=job, operation=operation).count()
+def _log_calls(job: Job, operation: str, calls: Iterable[CallRecord], *, attempt: int | None = None) -> None:
+    """Store the calls as VendorCall rows; `attempt` is the number before them (counted when None)."""
+    calls = list(calls)
+    if not calls:
+        return
+    if attempt is None:
+        attempt = VendorCall.objects.filter(job=job, operation=operation).count()
     VendorCall.objects.bulk_create(
         VendorCall(
             job=job,
@@ -241,8 +249,9 @@ def job_create(
             saved_files.append(stored[-1].name)
         with transaction.atomic():
             try:
-                # Its own savepoint: a concurrent twin's unique token fails only this INSERT.
-                with transaction.atomic():
+                # Its own savepoint: a concurrent twin's unique token fails only this INSERT
+                # (without a token nothing can clash, and the savepoint's two queries are saved).
+                with transaction.atomic() if submit_token else contextlib.nullcontext():
                     job = Job.objects.create(
                         public_id=public_id,
                         team=project.team,
@@ -380,13 +389,50 @@ def job_submit(*, job_id: int) -> None:
     if submission.update is not None:
         job_apply_update(job=job, update=submission.update)
     if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
-        _schedule_poll(job, token, countdown=POLL_FIRST)
+        _schedule_poll(job, token, countdown=POLL_FIRST, sequence=0)
 
 
-def _schedule_poll(job: Job, token: str, *, countdown: float) -> None:
-    """Enqueue the next poll of this chain, numbered so that a duplicate delivery cannot fork it."""
-    sequence = Job.objects.filter(pk=job.pk).values_list("poll_count", flat=True).first()
+def _schedule_poll(job: Job, token: str, *, countdown: float, sequence: int | None = None, **changes) -> None:
+    """Enqueue the next poll of this chain, numbered so that a duplicate delivery cannot fork it.
+
+    Records when it is due (`poll_due_at`, with any other `changes` in the same UPDATE): the
+    reconciler leaves a chain alone until it is overdue past that, however quiet the job is.
+    """
+    if sequence is None:
+        sequence = Job.objects.filter(pk=job.pk).values_list("poll_count", flat=True).first()
+    due = timezone.now() + timedelta(seconds=countdown)
+    Job.objects.filter(pk=job.pk).update(poll_due_at=due, **changes)
     job_poll_task.apply_async((job.pk, token, sequence), countdown=countdown)
+
+
+_learned: dict[tuple[str, str, str, str], tuple[float, schedule.Expectation | None]] = {}
+LEARNED_TTL = 30.0  # seconds a worker process keeps a kind of job's learned durations before asking again
+
+
+def poll_expectation(job: Job) -> schedule.Expectation:
+    """What the poller expects of this job: learned durations of its kind, else the catalog's prior.
+
+    The same numbers as the cards' ETA (selectors.job_learned_expectations), cached per process
+    for LEARNED_TTL, so a poll costs no extra query.
+    """
+    params = job.params or {}
+    key = (job.provider, job.model, job.mode, schedule.shape_of(params))
+    now = time.monotonic()
+    cached = _learned.get(key)
+    if cached is None or now - cached[0] > LEARNED_TTL:
+        cached = _learned[key] = (now, selectors.job_learned_expectations(keys=[key]).get(key))
+    return cached[1] or schedule.prior(mode=job.mode, params=params, provider=job.provider)
+
+
+def _next_poll_in(job: Job, update: Update | None = None) -> float:
+    """Seconds until this job's next poll, from the schedule and what the vendor just said."""
+    since = job.submitted_at or job.created_at
+    elapsed = (timezone.now() - since).total_seconds()
+    expected = poll_expectation(job)
+    progress = update.progress if update is not None else job.progress
+    expected = schedule.with_progress(expected, elapsed=elapsed, progress=progress)
+    queue_position = update.queue_position if update is not None else None
+    return schedule.next_delay(elapsed, expected, queue_position=queue_position)
 
 
 def job_poll(*, job_id: int, token: str, sequence: int | None = None) -> None:
@@ -394,6 +440,8 @@ def job_poll(*, job_id: int, token: str, sequence: int | None = None) -> None:
 
     The poll claims its place in the chain (token + sequence) with a conditional update: a second
     delivery of the same task, or a task of a retired chain, changes nothing and returns.
+    A quiet poll costs four queries and two commits: the claim; then the row, its VendorCall and
+    the next due time.
     """
     claim = Job.objects.filter(
         pk=job_id, status__in=[JobStatus.SUBMITTED, JobStatus.RUNNING], poll_token=token, result=[]
@@ -403,28 +451,49 @@ def job_poll(*, job_id: int, token: str, sequence: int | None = None) -> None:
     if not claim.update(poll_count=F("poll_count") + 1):
         return  # finished, superseded, already polled at this step, or outputs are being stored
     job = Job.objects.select_related("credential").get(pk=job_id)
-    submission = Submission(
-        provider=job.provider, vendor_job_id=job.vendor_job_id, state=dict(job.vendor_state)
-    )
+    client = get_client(job.provider, job.credential)
+    state_before = dict(job.vendor_state)
+    submission = Submission(provider=job.provider, vendor_job_id=job.vendor_job_id, state=dict(state_before))
+    attempt = job.poll_count - 1  # one VendorCall per poll normally: the chain's count is the attempt
     with recording() as calls:
         try:
-            update = get_client(job.provider, job.credential).poll(submission)
+            update = client.poll(submission)
         except ProviderError as exc:
-            _log_calls(job, "poll", calls)
+            _log_calls(job, "poll", calls, attempt=None)
             # Clients may count faults in the state (the simulator does): keep it even on failure.
             Job.objects.filter(pk=job.pk).update(vendor_state=submission.state)
             if exc.transient and job.poll_errors < MAX_POLL_ERRORS:
-                Job.objects.filter(pk=job.pk).update(poll_errors=F("poll_errors") + 1)
-                _schedule_poll(job, token, countdown=poll_countdown(job.poll_errors + 1, exc.retry_after))
+                _schedule_poll(
+                    job,
+                    token,
+                    countdown=poll_countdown(job.poll_errors + 1, exc.retry_after),
+                    sequence=job.poll_count,
+                    poll_errors=F("poll_errors") + 1,
+                )
                 return
             job_fail(job=job, code=exc.code, message=exc.message)
             return
-    _log_calls(job, "poll", calls)
-    Job.objects.filter(pk=job.pk).update(vendor_state=submission.state, poll_errors=0)
-    job_apply_update(job=job, update=update)
-    job.refresh_from_db(fields=["status", "poll_token", "result", "poll_count"])
-    if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and job.poll_token == token and not job.result:
-        _schedule_poll(job, token, countdown=poll_countdown(job.poll_count))
+    changes = {}
+    if submission.state != state_before:
+        changes["vendor_state"] = submission.state
+    if job.poll_errors:
+        changes["poll_errors"] = 0
+    # One transaction for the call log, the update and the next due time: one commit (one WAL
+    # flush on PostgreSQL) instead of three. The next poll is enqueued after it commits.
+    countdown = None
+    with transaction.atomic():
+        _log_calls(job, "poll", calls, attempt=attempt if job.poll_errors == 0 else None)
+        job_apply_update(job=job, update=update)
+        # job_apply_update keeps `job` current (status, result); a chain retired meanwhile by the
+        # reconciler finds its next claim refused, so no re-read is needed here.
+        if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
+            countdown = _next_poll_in(job, update)
+            due = timezone.now() + timedelta(seconds=countdown)
+            Job.objects.filter(pk=job.pk).update(poll_due_at=due, **changes)
+        elif changes:
+            Job.objects.filter(pk=job.pk).update(**changes)
+    if countdown is not None:
+        job_poll_task.apply_async((job.pk, token, job.poll_count), countdown=countdown)
 
 
 def job_apply_update(*, job: Job, update: Update) -> None:
@@ -477,7 +546,10 @@ def _accept_success(job: Job, update: Update) -> None:
             error = invalid_result(index, output.data)
             job_fail(job=job, code=error.code, message=error.message)
             return
-    extra = {}
+    extra = {"shape": schedule.shape_of(job.params or {})}
+    if job.submitted_at is not None:
+        # What the poll schedule learns from: submit to the moment we saw the vendor finish.
+        extra["vendor_seconds"] = max(0.0, (timezone.now() - job.submitted_at).total_seconds())
     if update.seed is not None:
         extra["seed"] = update.seed
     if update.actual_prompt:
@@ -708,7 +780,13 @@ def job_reconcile(*, now=None) -> dict[str, int]:
     """The beat's backstop: re-drive active jobs that have been silent too long, fail ancient ones."""
     now = now or timezone.now()
     counts = {"resubmitted": 0, "repolled": 0, "restored": 0, "expired": 0}
-    silent = Job.objects.filter(status__in=ACTIVE_STATUSES, updated_at__lt=now - RECONCILE_SILENCE)
+    # A quiet job whose poll chain is alive (its next poll is not overdue) is waiting, not stalled:
+    # re-driving it would only retire a working chain (issue 13: 297 such re-drives at 1,000 in flight).
+    silent = Job.objects.filter(
+        Q(poll_due_at__isnull=True) | Q(poll_due_at__lt=now - POLL_OVERDUE),
+        status__in=ACTIVE_STATUSES,
+        updated_at__lt=now - RECONCILE_SILENCE,
+    )
     for job in silent.order_by("updated_at")[:500]:
         if job.created_at < now - JOB_MAX_AGE:
             if job_fail(
@@ -731,6 +809,7 @@ def job_reconcile(*, now=None) -> dict[str, int]:
             Job.objects.filter(pk=job.pk).update(poll_token=token)  # retire any older poll chain
             _schedule_poll(job, token, countdown=0)
             counts["repolled"] += 1
+            logger.info("re-drove the silent poll chain of job %s", job.pk)
     return counts
 
 

@@ -45,6 +45,10 @@ def vendor_webhook(request, provider: str, credential_id=None) -> HttpResponse:
         logger.warning("refused a %s webhook: %s", provider, exc)
         return JsonResponse({"error": "invalid signature"}, status=401)
     except ProviderError as exc:
+        if exc.permanent:
+            # A misconfigured secret: no retry can verify this delivery; the job is polled instead.
+            logger.error("cannot verify %s webhooks: %s", provider, exc)
+            return JsonResponse({"error": "webhook verification is not configured"}, status=500)
         # Most often the verification keys could not be fetched: 503 makes the vendor retry later.
         logger.warning("could not process a %s webhook: %s", provider, exc)
         return JsonResponse({"error": "try again later"}, status=503)

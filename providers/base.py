@@ -230,6 +230,7 @@ class Update:
 
     status: Status
     progress: int | None = None  # 0-100 when the vendor says
+    queue_position: int | None = None  # jobs ahead of this one in the vendor's queue, when it says
     outputs: list[Output] = field(default_factory=list)
     error: ProviderError | None = None  # set when status is FAILED
     seed: int | None = None

@@ -647,6 +647,8 @@ def _map_geometry(spec: ModelSpec, params: dict[str, Any], errors: _Errors) -> d
       A `W:H` value in `size` is read as an aspect ratio.
     - `aspect_ratio`/`resolution` for a model that only takes `size` -> the nearest size; both are
       ignored when a size is given too (the size says it exactly).
+    - A model that takes `size` and `aspect_ratio` (Lumenfall images) keeps an exact `WxH` size as
+      given; a `W:H` size becomes its `aspect_ratio`.
     Values that cannot be read are left alone for the type check to report.
     """
     params = dict(params)
@@ -662,6 +664,17 @@ def _map_geometry(spec: ModelSpec, params: dict[str, Any], errors: _Errors) -> d
                 params["aspect_ratio"] = f"{_round_ratio(ratio)}"
             if parsed and res_f is not None and "resolution" not in params:
                 params["resolution"] = _tier_for_pixels(parsed[0] * parsed[1])
+
+    size_text = params.get("size")
+    if (
+        size_f is not None
+        and ratio_f is not None
+        and isinstance(size_text, str)
+        and _parse_size(size_text) is None
+        and _parse_ratio(size_text) is not None
+    ):
+        # A `W:H` size is an aspect ratio (Lumenfall reads it so); the ratio field says it exactly.
+        params.setdefault("aspect_ratio", params.pop("size").strip())
 
     if size_f is not None and ratio_f is None and res_f is None:
         if _parse_size(params.get("size")) is None and _parse_ratio(params.get("size")) is not None:

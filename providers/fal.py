@@ -316,7 +316,14 @@ def parse_status(body: Any) -> str:
 def update_for_status(status: str, body: Mapping[str, Any]) -> Update:
     """The Update for every status except COMPLETED, which needs the result fetched (§3, §7)."""
     if status == QUEUED:
-        return Update(status=Status.QUEUED, vendor_status=status)
+        # §3: `queue_position` only while IN_QUEUE; the poll schedule waits longer when it is large.
+        position = body.get("queue_position")
+        position = (
+            position
+            if isinstance(position, int) and not isinstance(position, bool) and position >= 0
+            else None
+        )
+        return Update(status=Status.QUEUED, vendor_status=status, queue_position=position)
     if status == IN_PROGRESS:
         return Update(status=Status.RUNNING, vendor_status=status)
     if status in CANCELED_STATUSES:
@@ -669,10 +676,14 @@ class FalClient:
         self._auth = {"Authorization": f"Key {api_key}"}  # literally "Key", not "Bearer" (§1)
         # The key goes on each fal call, not on the client: storage upload URLs and the JWKS host
         # must never see it.
-        self._http = http_client or http.build_client()
+        # Kept per process and per key (http.pooled_client); an injected client belongs to the caller.
+        self._injected_http = http_client is not None
+        self._http = http_client or http.pooled_client(self.name, self.base_url, api_key)
 
     def close(self) -> None:
-        self._http.close()
+        """Close an injected client; the pooled one stays for the next job (closed at exit)."""
+        if self._injected_http:
+            self._http.close()
 
     # Client -----------------------------------------------------------------------------------------
 

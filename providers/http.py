@@ -3,13 +3,22 @@
 Every vendor request goes through `send()`, which turns transport failures and unusable answers
 into ProviderError and records one `CallRecord` per HTTP call. The app wraps a task in
 `recording()` to store those records as the job's vendor-call log.
+
+Vendor clients are kept per process (`pooled_client`): one keep-alive `httpx.Client` per
+(vendor, base URL, credential), created on first use, dropped in a forked child (a Celery prefork
+worker) and closed at exit (`close_pool`). Building a client costs ~28 ms of CPU (its TLS
+context); a status GET on a kept-alive one ~1.7 ms.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
+import hashlib
 import json
+import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -61,6 +70,66 @@ def build_client(*, timeout: httpx.Timeout = DEFAULT_TIMEOUT, **kwargs: Any) -> 
     """An httpx client with our timeouts and user agent; redirects are never followed for API calls."""
     headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
     return httpx.Client(timeout=timeout, headers=headers, follow_redirects=False, **kwargs)
+
+
+POOL_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30.0)
+
+_pool: dict[tuple[str, str, str], httpx.Client] = {}
+_pool_pid = os.getpid()
+_pool_lock = threading.Lock()
+
+
+def credential_hash(credential: str) -> str:
+    """What the pool is keyed by: a digest, so the key itself is never a dict key, a repr or a log line."""
+    return hashlib.sha256(credential.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def pooled_client(vendor: str, base_url: str, credential: str = "") -> httpx.Client:
+    """This process's kept-alive client for (vendor, base URL, credential); created on first use.
+
+    A client is never shared across credentials (teams with their own keys get their own pools).
+    The key is not put on the client: callers send it per request, so any other host the client
+    reaches (storage uploads, JWKS) never sees it.
+    """
+    global _pool_pid
+    key = (vendor, base_url, credential_hash(credential))
+    with _pool_lock:
+        if _pool_pid != os.getpid():
+            # Forked (register_at_fork also covers this): the parent's sockets are not ours to use.
+            _pool.clear()
+            _pool_pid = os.getpid()
+        client = _pool.get(key)
+        if client is None or client.is_closed:
+            client = _pool[key] = build_client(limits=POOL_LIMITS)
+        return client
+
+
+def pool_size() -> int:
+    """How many clients this process keeps (tests, diagnostics)."""
+    with _pool_lock:
+        return len(_pool) if _pool_pid == os.getpid() else 0
+
+
+def close_pool() -> None:
+    """Close every kept client of this process (worker shutdown, exit, tests)."""
+    with _pool_lock:
+        clients = list(_pool.values()) if _pool_pid == os.getpid() else []
+        _pool.clear()
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close()
+
+
+def _forget_pool_after_fork() -> None:
+    # Drop, do not close: closing would shut down TLS sessions the parent still uses.
+    global _pool_pid, _pool_lock
+    _pool.clear()
+    _pool_pid = os.getpid()
+    _pool_lock = threading.Lock()  # the parent may have held it while forking
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+atexit.register(close_pool)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -171,6 +240,7 @@ class BearerClient:
     """
 
     default_base_url = ""
+    name = ""
 
     def __init__(self, *, api_key: str, base_url: str = "", environ: Mapping[str, str] | None = None) -> None:
         self.api_key = api_key
@@ -187,15 +257,15 @@ class BearerClient:
         **kwargs: Any,
     ) -> httpx.Response:
         """One call to `base_url + path` with the key; HTTP error statuses are returned, not raised."""
-        options: dict[str, Any] = {"timeout": timeout} if timeout else {}
-        with build_client(**options) as client:
-            return send(
-                client,
-                method,
-                self.base_url + path,
-                headers={"Authorization": f"Bearer {self.api_key}", **(headers or {})},
-                **kwargs,
-            )
+        if timeout:
+            kwargs["timeout"] = timeout
+        return send(
+            pooled_client(self.name, self.base_url, self.api_key),
+            method,
+            self.base_url + path,
+            headers={"Authorization": f"Bearer {self.api_key}", **(headers or {})},
+            **kwargs,
+        )
 
 
 def error_for_status(

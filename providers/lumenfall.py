@@ -551,12 +551,24 @@ def verify_signature(
 
 
 def _secret_key(secret: str) -> bytes:
-    """The HMAC key: base64 of the secret without its `whsec_` prefix (§5)."""
+    """The HMAC key: base64 of the secret without its `whsec_` prefix (§5).
+
+    Padding is optional, as in the reference `standardwebhooks` libraries. A secret that still
+    cannot be decoded is a configuration error: retrying cannot fix it, so it is not transient.
+    """
+    text = secret.strip().removeprefix("whsec_")
     try:
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ProviderError(
             f"{WEBHOOK_SECRET_ENV} is not a whsec_ base64 secret",
             code=ErrorCode.NOT_CONFIGURED,
-            transient=True,
+            transient=False,
         ) from exc
+    if not key:
+        raise ProviderError(
+            f"{WEBHOOK_SECRET_ENV} is empty after its whsec_ prefix",
+            code=ErrorCode.NOT_CONFIGURED,
+            transient=False,
+        )
+    return key

@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init, worker_process_shutdown
 
 from wanweb.ops import kombu_workaround
 
@@ -36,3 +36,11 @@ def _patient_publishing(**kwargs):
     from django.conf import settings
 
     app.conf.task_publish_retry_policy = settings.WORKER_PUBLISH_RETRY_POLICY
+
+
+@worker_process_shutdown.connect
+def _close_vendor_clients(**kwargs):
+    """Each prefork child keeps its own vendor clients (providers.http.pooled_client): close them."""
+    from providers.http import close_pool
+
+    close_pool()

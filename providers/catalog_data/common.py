@@ -74,11 +74,11 @@ def duration(choices: tuple[int, ...] = (), *, default: int = 5, **kw: Any) -> F
     )
 
 
-def resolution(choices: tuple[str, ...] = HD, default: str = "1080p", **kw: Any) -> FieldSpec:
+def resolution(choices: tuple[str, ...] = HD, default: str | None = "1080p", **kw: Any) -> FieldSpec:
     return _with(FieldSpec("resolution", "enum", "Resolution", default=default, choices=choices), kw)
 
 
-def aspect_ratio(choices: tuple[str, ...] = ASPECTS, default: str = "16:9", **kw: Any) -> FieldSpec:
+def aspect_ratio(choices: tuple[str, ...] = ASPECTS, default: str | None = "16:9", **kw: Any) -> FieldSpec:
     return _with(FieldSpec("aspect_ratio", "enum", "Aspect ratio", default=default, choices=choices), kw)
 
 

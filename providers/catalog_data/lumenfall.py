@@ -12,7 +12,7 @@ multipart `image` parts (edit) or `input_reference` (I2V), `video` -> `input_vid
 from __future__ import annotations
 
 from providers.base import Mode
-from providers.catalog import ModelSpec
+from providers.catalog import ModelSpec, SizeLimits
 from providers.catalog_data.common import (
     ASPECTS,
     HD,
@@ -29,6 +29,7 @@ from providers.catalog_data.common import (
     resolution,
     safety_checker,
     seed,
+    size_free,
     video,
 )
 
@@ -43,11 +44,19 @@ _ROUTED = (
 
 
 def _image_fields():
+    # No defaults for the shape: what the user did not choose is not sent, so Lumenfall (and its
+    # upstream) decide, and an edit keeps its input's shape instead of coming back square.
+    # An exact `size` is sent as given; Lumenfall documents that it wins over ratio and tier (§3.1).
     return (
         negative_prompt(500),
-        aspect_ratio(("1:1", "4:3", "3:4", "16:9", "9:16"), "1:1"),
+        size_free(
+            SizeLimits(256, 5000),
+            None,
+            help="Exact output width x height, e.g. 1280x720; wins over aspect ratio and resolution.",
+        ),
+        aspect_ratio(("1:1", "4:3", "3:4", "16:9", "9:16"), None),
         resolution(
-            ("0.5K", "1K", "2K", "4K"), "1K", help="Scale tier; Lumenfall maps it to the nearest supported."
+            ("0.5K", "1K", "2K", "4K"), None, help="Scale tier; Lumenfall maps it to the nearest supported."
         ),
         num_outputs(
             1,

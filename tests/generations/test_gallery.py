@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -150,6 +151,45 @@ def test_keyset_pages_cover_every_output_once(acme, alice, bob, acme_project, so
             break
     expected = _ids(gallery.gallery_outputs(team=acme, user=alice, filters=_filters(sort=sort)))
     assert seen == expected and len(set(seen)) == 11
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "favourited"])
+def test_the_keyset_condition_is_a_row_value_comparison_on_postgresql(acme, alice, acme_project, sort):
+    from django.test.utils import CaptureQueriesContext
+
+    outputs = [make_gallery_output(acme_project, user=alice, age_minutes=i % 3) for i in range(6)]
+    first, after = gallery.gallery_page(team=acme, user=alice, filters=_filters(sort=sort), size=2)
+    with CaptureQueriesContext(connection) as captured:
+        second, _ = gallery.gallery_page(
+            team=acme, user=alice, filters=_filters(sort=sort), after=after, size=2
+        )
+    page_sql = next(q["sql"] for q in captured.captured_queries if "LIMIT 3" in q["sql"])
+    if connection.vendor == "postgresql":
+        # The whole sort key in one row value: `(..., "created_at", "id") < (%s, ...)`.
+        assert re.search(r'"generations_asset"\."created_at", "generations_asset"\."id"\) [<>] \(', page_sql)
+    else:
+        assert " OR " in page_sql  # SQLite: Django spells the same condition as ORs of prefixes
+    assert len(set(_ids(first)) | set(_ids(second))) == 4 and len(outputs) == 6
+
+
+def test_the_project_gallery_keyset_is_a_row_value_comparison_on_postgresql(acme_project):
+    from django.test.utils import CaptureQueriesContext
+
+    from generations import selectors
+    from tests.factories import JobFactory
+
+    for _ in range(5):
+        JobFactory(project=acme_project)
+    first, cursor = selectors.gallery_page(project=acme_project, size=2)
+    with CaptureQueriesContext(connection) as captured:
+        second, _ = selectors.gallery_page(project=acme_project, before=cursor, size=2)
+    page_sql = next(q["sql"] for q in captured.captured_queries if "LIMIT 3" in q["sql"])
+    if connection.vendor == "postgresql":
+        assert '("generations_job"."created_at", "generations_job"."id") < (' in page_sql
+        assert " OR " not in page_sql
+    else:
+        assert " OR " in page_sql
+    assert not {j.pk for j in first} & {j.pk for j in second} and len(second) == 2
 
 
 def test_a_foreign_or_bad_cursor_gives_an_empty_page(acme, alice, acme_project, umbrella_project):

@@ -64,6 +64,7 @@ def fast_polls(monkeypatch):
     """Short poll countdowns (the worker runs in this process), so vendor runs take seconds."""
     monkeypatch.setattr(services, "POLL_FIRST", 0.2)
     monkeypatch.setattr(services, "poll_countdown", lambda attempt, retry_after=None: 0.3)
+    monkeypatch.setattr(services, "_next_poll_in", lambda job, update=None: 0.3)
 
 
 def alice_args(*args: str) -> list[str]:

@@ -555,9 +555,11 @@ def test_it_reads_a_ratio_given_as_size_as_an_aspect_ratio():
     assert cleaned["aspect_ratio"] == "9:16"
 
 
-def test_it_maps_lumenfall_image_sizes_to_its_tiers():
-    cleaned = validate_request(request("lumenfall", "wan-2.6", Mode.T2I, size="1024x1024")).params
-    assert (cleaned["aspect_ratio"], cleaned["resolution"]) == ("1:1", "1K")
+def test_it_keeps_an_exact_lumenfall_image_size_and_adds_no_unchosen_ratio_or_tier():
+    # lumenfall.md §3.1: a WxH size is the most specific and wins; nothing the user did not choose is added.
+    cleaned = validate_request(request("lumenfall", "wan-2.6", Mode.T2I, size="1280x720")).params
+    assert cleaned["size"] == "1280x720"
+    assert "aspect_ratio" not in cleaned and "resolution" not in cleaned
 
 
 # ---- pricing ---------------------------------------------------------------------------------------

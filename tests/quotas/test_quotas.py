@@ -13,7 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.db.models import Q, Sum
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from generations import services
@@ -997,3 +999,49 @@ def test_an_unrelated_user_outside_the_team_is_never_given_a_wallet(acme, alice_
     set_team_quota(acme, budget_usd=Decimal("0.05"))
     submit(alice_m, acme_project)
     assert not Wallet.objects.filter(team=other.team).exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# A submit's SQL stays small (issue 13: job_create ran 20 queries)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_job_create_with_its_reserve_takes_at_most_ten_queries(
+    acme, alice_m, acme_project, django_assert_max_num_queries
+):
+    set_team_quota(acme, budget_usd=Decimal("1.00"))
+    set_member_quota(alice_m, budget_usd=Decimal("0.50"))
+    submit(alice_m, acme_project)  # the period's first submit also creates the wallets
+    with django_assert_max_num_queries(10):
+        submit(alice_m, acme_project)
+    assert team_wallet(acme).available == Decimal("0.98")
+    assert member_wallet(alice_m).available == Decimal("0.48")
+    assert_books_balance(acme)
+
+
+def test_the_first_submit_of_a_period_creates_both_wallets(acme, alice_m, acme_project):
+    set_team_quota(acme, budget_usd=Decimal("0.02"))
+    submit(alice_m, acme_project)
+    assert team_wallet(acme).reserved == Decimal("0.01") == member_wallet(alice_m).reserved
+
+
+def test_a_refusal_by_either_wallet_takes_nothing_from_the_other(acme, alice_m, acme_project):
+    set_team_quota(acme, budget_usd=Decimal("1.00"))
+    set_member_quota(alice_m, budget_usd=Decimal("0.01"))
+    submit(alice_m, acme_project)
+    with pytest.raises(QuotaExceeded) as refused:
+        submit(alice_m, acme_project)
+    assert "Your budget" in refused.value.message
+    assert team_wallet(acme).available == Decimal("0.99")  # only the first job's cent
+    assert_books_balance(acme)
+
+
+def test_the_query_count_does_not_depend_on_how_many_jobs_the_team_has(acme, alice_m, acme_project):
+    set_team_quota(acme, budget_usd=Decimal("5.00"))
+    submit(alice_m, acme_project)
+    counts = []
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as captured:
+            submit(alice_m, acme_project)
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1] == counts[2] <= 10

@@ -9,12 +9,13 @@ duplicate failure event or a racing cancel refunds once.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, When
 from django.db.models.functions import Round
 from django.utils import timezone
 
@@ -87,8 +88,8 @@ def quota_reserve(
     Call inside the transaction that creates the job: QuotaExceeded rolls it all back.
     """
     now = now or timezone.now()
-    team = membership.team
-    limits = selectors.limits_for(membership)
+    team, team_q, member_q = selectors.quotas_of(membership)  # one query for both quotas
+    limits = selectors.limits_from(team_q, member_q)
     if limits.frozen:
         raise QuotaExceeded("This team is frozen: no new jobs can start. Ask an owner.", limit="frozen")
     if limits.providers is not None and job.provider not in limits.providers:
@@ -104,20 +105,84 @@ def quota_reserve(
             limit="max_video_seconds",
         )
 
-    with transaction.atomic():
-        team_wallet = wallet_current(team=team, membership=None, now=now)
-        member_wallet = wallet_current(team=team, membership=membership, now=now)
-        # Fixed order, team first: every submit of this team queues on the same row.
-        team_wallet = Wallet.objects.select_for_update().get(pk=team_wallet.pk)
-        member_wallet = Wallet.objects.select_for_update().get(pk=member_wallet.pk)
+    # No savepoint of its own inside the caller's transaction (job_create's: two queries saved);
+    # every refusal below is raised before anything is written.
+    connection = transaction.get_connection()
+    with contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic():
+        team_wallet, member_wallet = _lock_wallets(membership, team, team_q, member_q, now)
         _check_counts(membership, job, limits, now)
 
         cost = Decimal(job.cost_estimate)
-        _take(team_wallet, cost, what="The team's budget", team=team)
-        _take(member_wallet, cost, what="Your budget", team=team)
+        _take_both(team_wallet, member_wallet, cost, team=team)
         hold = Hold.objects.create(job=job, team_wallet=team_wallet, member_wallet=member_wallet, amount=cost)
         _ledger(job, LedgerKind.RESERVE, cost, user=membership.user)
     return hold
+
+
+def _lock_wallets(membership, team, team_q, member_q, now) -> tuple[Wallet, Wallet]:
+    """This period's team and member wallets, locked in one query (team first: NULL membership
+    sorts first), created on the period's first submit."""
+    start, _ = selectors.period_bounds(team_q.period, team.time_zone, now)
+
+    def locked() -> dict[int | None, Wallet]:
+        rows = (
+            Wallet.objects.select_for_update()
+            .filter(team=team, period_start=start)
+            .filter(Q(membership__isnull=True) | Q(membership=membership))
+            .order_by(F("membership_id").asc(nulls_first=True))
+        )
+        return {wallet.membership_id: wallet for wallet in rows}
+
+    wallets = locked()
+    if None not in wallets or membership.pk not in wallets:
+        wallet_current(team=team, membership=None, now=now)
+        wallet_current(team=team, membership=membership, now=now)
+        wallets = locked()
+    return wallets[None], wallets[membership.pk]
+
+
+def _take_both(team_wallet: Wallet, member_wallet: Wallet, cost: Decimal, *, team: Team) -> None:
+    """Move `cost` from available to reserved on both wallets in one conditional UPDATE.
+
+    The rows are locked, so their `available` is current; the WHERE clause is the guard all the
+    same (SQLite has no row locks). A refusal raises, and the caller's transaction rolls back.
+    """
+    pairs = ((team_wallet, "The team's budget"), (member_wallet, "Your budget"))
+    for wallet, what in pairs:
+        if wallet.granted is not None and wallet.available < cost:
+            _refuse(wallet, cost, what=what, team=team)
+    taken = (
+        Wallet.objects.filter(pk__in=[team_wallet.pk, member_wallet.pk])
+        .filter(Q(granted__isnull=True) | Q(available__gte=cost))
+        .update(
+            available=Case(
+                When(granted__isnull=True, then=F("available")), default=money(F("available") - cost)
+            ),
+            reserved=money(F("reserved") + cost),
+        )
+    )
+    if taken != 2:
+        # Only without row locks (SQLite) can this happen, and one wallet may have been taken from.
+        transaction.set_rollback(True)
+        for wallet, what in pairs:
+            wallet.refresh_from_db()
+            if wallet.granted is not None and wallet.available < cost:
+                _refuse(wallet, cost, what=what, team=team)
+        raise QuotaExceeded(
+            "The budget changed while this job was being reserved; try again.", limit="budget"
+        )
+
+
+def _refuse(wallet: Wallet, cost: Decimal, *, what: str, team: Team) -> None:
+    # Padded sub-cents line the figures up: "budget of $0.0150 ... has $0.0050 left".
+    usd = partial(format_usd, pad_sub_cents=True)
+    left = "is used up" if wallet.available <= 0 else f"has {usd(wallet.available)} left"
+    raise QuotaExceeded(
+        f"{what} of {usd(wallet.granted)} for this period {left}; this job needs {usd(cost)}; "
+        f"{_when(wallet.period_end, team)}.",
+        limit="budget",
+        resets_at=wallet.period_end,
+    )
 
 
 def _check_counts(membership: Membership, job, limits: Limits, now: datetime) -> None:
@@ -172,27 +237,6 @@ def _check_counts(membership: Membership, job, limits: Limits, now: datetime) ->
             raise QuotaExceeded(
                 f"{who} can have at most {limit} {what}; {when}.", limit=limit_name, resets_at=resets
             )
-
-
-def _take(wallet: Wallet, cost: Decimal, *, what: str, team: Team) -> None:
-    if wallet.granted is None:
-        Wallet.objects.filter(pk=wallet.pk).update(reserved=money(F("reserved") + cost))
-        return
-    # The conditional update is the guard: it cannot take more than is available.
-    taken = Wallet.objects.filter(pk=wallet.pk, available__gte=cost).update(
-        available=money(F("available") - cost), reserved=money(F("reserved") + cost)
-    )
-    if not taken:
-        wallet.refresh_from_db()
-        # Padded sub-cents line the figures up: "budget of $0.0150 ... has $0.0050 left".
-        usd = partial(format_usd, pad_sub_cents=True)
-        left = "is used up" if wallet.available <= 0 else f"has {usd(wallet.available)} left"
-        raise QuotaExceeded(
-            f"{what} of {usd(wallet.granted)} for this period {left}; this job needs {usd(cost)}; "
-            f"{_when(wallet.period_end, team)}.",
-            limit="budget",
-            resets_at=wallet.period_end,
-        )
 
 
 def quota_settle(*, job, amount: Decimal | None = None) -> bool:

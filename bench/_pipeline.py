@@ -1,0 +1,174 @@
+"""Shared by notice_latency.py and inflight.py: a timed fake fal on loopback, a real worker, CPU.
+
+The fake is tests/fakes/fal.py's FakeFal with time instead of call counts: a job answers
+IN_PROGRESS until `duration` seconds after its submit (the duration is read from the prompt,
+`... #dur=120`), then COMPLETED with a tiny MP4 served by the same server. It records when each
+job was submitted, so notice lag = the app's "vendor finished" claim - (submit + duration).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import _common as common  # noqa: E402
+
+from tests.fakes.fal import FakeFal, FakeRequest, tiny_mp4  # noqa: E402
+
+MODEL = "wan/v2.6/text-to-video"
+_DURATION = re.compile(r"#dur=(\d+(?:\.\d+)?)")
+
+
+class TimedFal(FakeFal):
+    def __init__(self) -> None:
+        super().__init__()
+        self.submitted_at: dict[str, float] = {}
+        self.duration: dict[str, float] = {}
+        self.status_calls = 0
+        self._mp4 = tiny_mp4()
+        self._count_lock = threading.Lock()
+
+    def _submit(self, request: FakeRequest) -> tuple:
+        status, body = super()._submit(request)[:2]
+        if status == 200:
+            found = _DURATION.search(str(request.json().get("prompt", "")))
+            self.duration[body["request_id"]] = float(found[1]) if found else 5.0
+            self.submitted_at[body["request_id"]] = time.time()
+        return status, body
+
+    def _done(self, request_id: str) -> bool:
+        return time.time() >= self.submitted_at[request_id] + self.duration[request_id]
+
+    def _status(self, request: FakeRequest) -> tuple:
+        job = self._job(request)
+        if job is None:
+            return 404, {"detail": "Request not found"}
+        with self._count_lock:
+            self.status_calls += 1
+        urls = self._urls(job)
+        if not self._done(job.request_id):
+            return 202, {"status": "IN_PROGRESS", "logs": [], **urls}
+        return 200, {"status": "COMPLETED", "logs": [], **urls}
+
+    def _result(self, request: FakeRequest) -> tuple:
+        job = self._job(request)
+        if job is None or not self._done(job.request_id):
+            return 400, {"detail": "Request is still in progress"}
+        path = f"{job.request_id}/out.mp4"
+        self.files.setdefault(path, (self._mp4, "video/mp4"))
+        file = {"url": f"{self.url}/files/{path}", "content_type": "video/mp4", "file_name": "out.mp4"}
+        return 200, {"video": file, "seed": 42}
+
+
+def private_redis() -> tuple[str, subprocess.Popen]:
+    import shutil
+    import tempfile
+
+    port = common.free_port()
+    process = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ],
+        cwd=tempfile.mkdtemp(prefix="wanweb-bench-redis-"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    common.wait_for_port(port)
+    return f"redis://127.0.0.1:{port}/0", process
+
+
+def start_worker(env: dict[str, str], concurrency: int, name: str) -> subprocess.Popen:
+    log = (common.OUT / f"{name}-worker.log").open("w")
+    celery = str(Path(sys.executable).with_name("celery"))
+    return subprocess.Popen(
+        [celery, "-A", "wanweb", "worker", "-Q", "default,downloads", "--pool", "prefork"]
+        + ["--concurrency", str(concurrency), "--loglevel", "WARNING"]
+        + ["--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=common.ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live children (the prefork pool), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ppid = int(fields[1])
+        if int(entry.name) == pid or ppid == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def seed_history(project, user, *, shape_params: dict, seconds: float, count: int = 20) -> None:
+    """Finished jobs the schedule learns from: `count` successes of `seconds` (+-0.3 s) of this shape."""
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from generations import schedule
+    from generations.models import Job
+
+    now = timezone.now()
+    Job.objects.bulk_create(
+        Job(
+            team=project.team,
+            project=project,
+            created_by=user,
+            provider="fal",
+            model=MODEL,
+            mode="t2v",
+            prompt="history",
+            params=shape_params,
+            status="succeeded",
+            shape=schedule.shape_of(shape_params),
+            vendor_seconds=seconds + random.uniform(-0.3, 0.3),
+            created_at=now - timedelta(minutes=10 + i),
+            finished_at=now - timedelta(minutes=9 + i),
+            updated_at=now - timedelta(minutes=9 + i),
+        )
+        for i in range(count)
+    )
+
+
+def environment(
+    name: str, database_url: str | None, fake: TimedFal, **extra: Any
+) -> tuple[dict, str, subprocess.Popen]:
+    database_url = common.isolated_database_url(database_url, name)
+    redis_url, redis_process = private_redis()
+    env = common.bench_environ(
+        database_url,
+        name,
+        REDIS_URL=redis_url,
+        ALLOW_PRIVATE_URLS="true",
+        WEBHOOKS_ENABLED="false",
+        **fake.environ,
+        **{k: str(v) for k, v in extra.items()},
+    )
+    common.django_setup()
+    common.migrate()
+    return env, database_url, redis_process
