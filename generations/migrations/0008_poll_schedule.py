@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generations', '0006_studio_form'),
+        ('generations', '0007_job_credential'),
     ]
 
     operations = [
