@@ -31,7 +31,7 @@ from generations.models import JobStatus
 from providers import catalog, download
 from providers.base import GenerationRequest, MediaInput, Mode, ProviderError, RequestValidationError
 from providers.registry import PROVIDER_LABELS
-from wanweb.api import ratelimit, selectors, services
+from wanweb.api import ratelimit, selectors, services, webhooks
 from wanweb.quotas import selectors as quota_selectors
 from wanweb.quotas.services import QuotaExceeded
 
@@ -266,6 +266,14 @@ class JobOut(Schema):
     created_at: datetime
     submitted_at: datetime | None
     finished_at: datetime | None
+
+
+class JobCreatedOut(JobOut):
+    webhook_secret: str | None = Field(
+        None,
+        description="With `webhook_url`: the Standard Webhooks secret its deliveries are signed with. "
+        "Returned once, when the job is made.",
+    )
 
 
 class JobPage(Schema):
@@ -512,7 +520,7 @@ def _probe_all(spec, fields, files, errors) -> list[UploadedInput]:
 
 @jobs.post(
     "",
-    response={200: JobOut, 201: JobOut, **ERRORS, 402: ProblemOut},
+    response={200: JobOut, 201: JobCreatedOut, **ERRORS, 402: ProblemOut},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -586,7 +594,13 @@ def job_create(request):
         fingerprint=fingerprint,
         webhook_url=fields.get("webhook_url", ""),
     )
-    return Status((200 if repeated else 201), selectors.job_payload(job))
+    if repeated:
+        return Status(200, selectors.job_payload(job))
+    payload = selectors.job_payload(job)
+    api_job = getattr(job, "api", None)
+    if api_job is not None and api_job.webhook_url:
+        payload["webhook_secret"] = webhooks.secret_for_salt(api_job.webhook_salt)
+    return Status(201, payload)
 
 
 def _read(upload) -> bytes:
@@ -623,6 +637,8 @@ def _add_catalog_errors(spec, fields, uploads, errors) -> None:
 def job_list(request, filters: Query[JobFilters]):
     """The team's jobs, newest first, with keyset pagination (`next_cursor` -> `after`)."""
     membership = _membership(request)
+    if filters.project is not None:
+        selectors.project_get(membership=membership, public_id=filters.project)  # another team's: 404
     after = None
     if filters.after is not None:
         after = selectors.jobs_for_team(membership=membership).filter(public_id=filters.after).first()
