@@ -69,6 +69,8 @@ FORM_FIELDS = {
     "RoleForm": ["role"],
     "InviteSignupForm": ["username", "password1", "password2"],
     "TopUpForm": ["amount", "note"],  # the usage admin's top-up
+    "TokenForm": ["name", "expires_in_days"],  # the API tokens page
+    "WebhookForm": ["url", "events", "team_wide"],  # a project's webhooks page
 }
 CATALOG_FIELDS = sorted({f.name for spec in catalog.all_models() for f in spec.fields})
 PARAMS = sorted(

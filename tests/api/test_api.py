@@ -270,3 +270,110 @@ def test_the_docs_page_loads_swagger_from_our_static_files_under_the_csp(client)
     assert "/static/ninja/swagger-ui-bundle.js" in html and "cdn" not in html.lower()
     csp = response["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src", 1)[1].split(";")[0]
+
+
+def test_past_the_request_cap_a_token_gets_429_with_retry_after(client, settings, alice_token):
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+    statuses = [client.get("/api/v1/projects", **bearer(alice_token)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    refused = client.get("/api/v1/projects", **bearer(alice_token))
+    assert refused["Content-Type"] == "application/problem+json"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+
+
+def test_the_quotas_jobs_per_hour_is_a_429_with_retry_after(client, alice_token, acme, acme_project):
+    from wanweb.quotas.models import TeamQuota
+
+    TeamQuota.objects.update_or_create(team=acme, defaults={"max_jobs_per_hour": 1})
+    body = {"project": str(acme_project.public_id), "provider": "simulator", "mode": "t2i", "prompt": "x"}
+    assert _post_job(client, alice_token, body).status_code == 201
+    refused = _post_job(client, alice_token, body)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert Job.objects.count() == 1
+
+
+def test_a_jobs_own_webhook_url_gets_a_secret_once_and_a_signed_delivery(
+    client, settings, alice, alice_token, acme_project
+):
+    from standardwebhooks import Webhook
+
+    from generations import services as generation_services
+    from tests.fakes.server import FakeServer
+    from wanweb.api import webhooks
+
+    settings.ALLOW_PRIVATE_URLS = True
+    with FakeServer() as receiver:
+        receiver.route("POST", "/mine", lambda req: (200, "ok"))
+        body = {
+            "project": str(acme_project.public_id),
+            "provider": "simulator",
+            "mode": "t2i",
+            "prompt": "x",
+            "webhook_url": receiver.url + "/mine",
+        }
+        created = _post_job(client, alice_token, body).json()
+        secret = created["webhook_secret"]
+        assert secret.startswith("whsec_")
+        assert (
+            "webhook_secret" not in client.get(f"/api/v1/jobs/{created['id']}", **bearer(alice_token)).json()
+        )
+        job = Job.objects.get(public_id=created["id"])
+        generation_services.job_fail(job=job, code="vendor_failed", message="no")
+        [delivery] = webhooks.deliveries_create(job)
+        webhooks.deliver(delivery.pk)
+        [request] = receiver.requests_to("POST", "/mine")
+        assert Webhook(secret).verify(request.body, request.headers)["type"] == "job.failed"
+
+
+API_PARAMS = [
+    "project",
+    "status",
+    "mode",
+    "provider",
+    "created_after",
+    "created_before",
+    "after",
+    "limit",
+    "archived",
+]
+
+
+def test_garbage_in_every_api_parameter_is_a_4xx_never_a_5xx(client, alice, alice_token, acme_project):
+    from tests.test_garbage_parameters import GARBAGE
+
+    client.raise_request_exception = False
+    job = JobFactory(project=acme_project, created_by=alice, status=JobStatus.FAILED)
+    paths = [
+        "/api/v1/models",
+        "/api/v1/projects",
+        "/api/v1/jobs",
+        "/api/v1/usage",
+        f"/api/v1/jobs/{job.public_id}",
+    ]
+    failures = []
+    for path in paths:
+        for value in GARBAGE:
+            for params in ({name: value for name in API_PARAMS}, *({name: value} for name in API_PARAMS)):
+                response = client.get(path, params, **bearer(alice_token))
+                if response.status_code >= 500:
+                    failures.append(f"GET {path} {params!r:.60}: {response.status_code}")
+    for value in GARBAGE:
+        for body in (
+            {"project": value, "provider": value, "mode": value, "params": value, "inputs": value},
+            {
+                "project": str(acme_project.public_id),
+                "provider": "simulator",
+                "model": value,
+                "params": {"seed": value},
+                "inputs": {value: value},
+                "webhook_url": value,
+            },
+        ):
+            response = _post_job(client, alice_token, body, HTTP_IDEMPOTENCY_KEY=value[:50])
+            if response.status_code >= 500:
+                failures.append(f"POST /jobs {body!r:.60}: {response.status_code}")
+        response = client.post("/api/v1/jobs", value, content_type="application/json", **bearer(alice_token))
+        if response.status_code >= 500:
+            failures.append(f"POST /jobs raw {value!r:.30}: {response.status_code}")
+    assert not failures, "\n".join(failures)
+    assert Job.objects.count() == 1

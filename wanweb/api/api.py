@@ -37,6 +37,7 @@ from wanweb.quotas.services import QuotaExceeded
 
 PROBLEM = "application/problem+json"
 MAX_URL_INPUTS = 10
+NUL_MESSAGE = "Remove the NUL characters."
 
 
 def problem(
@@ -352,7 +353,7 @@ def project_create(request, payload: ProjectIn):
     if not name:
         raise RequestValidationError({"name": ["Give the project a name."]})
     if "\x00" in name or "\x00" in payload.description:
-        raise RequestValidationError({"name": ["Remove the NUL characters."]})
+        raise RequestValidationError({"name": [NUL_MESSAGE]})
     project = generation_services.project_create(
         membership=_membership(request), name=name, description=payload.description
     )
@@ -442,14 +443,20 @@ def _parse_job_request(request) -> tuple[dict, list[tuple[str, Any]], dict[str, 
         value = raw.get(name)
         if value is None:
             continue
-        if not isinstance(value, str) or "\x00" in value or len(value) > 10000:
-            errors[name] = ["Must be a string."]
+        if not isinstance(value, str) or len(value) > 10000:
+            errors[name] = ["Must be a string (at most 10000 characters)."]
+            continue
+        if "\x00" in value:
+            errors[name] = [NUL_MESSAGE]
             continue
         fields[name] = value.strip() if name != "prompt" else value
     params = raw.get("params") or {}
     if not isinstance(params, dict):
         errors["params"] = ["Must be an object of parameter names to values."]
         params = {}
+    for name, value in params.items():
+        if _has_nul(name) or _has_nul(value):
+            errors[str(name).replace("\x00", "")] = [NUL_MESSAGE]
     fields["params"] = params
     inputs = raw.get("inputs") or {}
     if not isinstance(inputs, dict):
@@ -470,6 +477,17 @@ def _parse_job_request(request) -> tuple[dict, list[tuple[str, Any]], dict[str, 
         if not fields.get(name) and name not in errors:
             errors[name] = ["This field is required."]
     return fields, files, errors
+
+
+def _has_nul(value) -> bool:
+    """A NUL anywhere in a JSON value (PostgreSQL's jsonb and text refuse it)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _probe_all(spec, fields, files, errors) -> list[UploadedInput]:
@@ -561,6 +579,8 @@ def job_create(request):
         {k: v for k, v in fields.items()}, [(slot, _read(upload)) for slot, upload in files]
     )
     key = request.headers.get("Idempotency-Key", "").strip()
+    if key and (len(key) > 200 or not key.isprintable() or not key.isascii()):
+        raise RequestValidationError({"Idempotency-Key": ["Use up to 200 printable ASCII characters."]})
     if key:
         earlier = services.idempotent_job(membership=membership, key=key, fingerprint=fingerprint)
         if earlier is not None:
