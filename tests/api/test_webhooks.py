@@ -15,7 +15,7 @@ from tests.factories import JobFactory
 from tests.fakes.server import FakeServer
 from wanweb.accounts.models import Membership
 from wanweb.api import services, webhooks
-from wanweb.api.models import DeliveryStatus, WebhookDelivery
+from wanweb.api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +186,25 @@ def test_the_webhooks_page_shows_a_new_secret_once(settings, client, alice, acme
     assert response.status_code == 200 and b"whsec_" in response.content
     again = client.get(f"/projects/{acme_project.public_id}/webhooks/")
     assert b"whsec_" not in again.content and b"hooks.example.com" in again.content
+
+
+def test_a_viewer_sees_the_webhooks_page_but_changes_nothing(client, alice, dave, acme_project):
+    endpoint, _secret = _endpoint(alice, acme_project, "https://hooks.example.com/x")
+    job = JobFactory(project=acme_project, created_by=alice, status=JobStatus.FAILED)
+    [delivery] = webhooks.deliveries_create(job)
+    salt = endpoint.secret_salt
+    client.force_login(dave)
+    base = f"/projects/{acme_project.public_id}/webhooks/"
+    assert client.get(base).status_code == 200
+    for url in (
+        base,
+        f"{base}{endpoint.public_id}/rotate/",
+        f"{base}{endpoint.public_id}/delete/",
+        f"{base}deliveries/{delivery.msg_id}/resend/",
+    ):
+        response = client.post(url, {"url": "https://evil.example.com/", "events": ["job.failed"]})
+        assert response.status_code == 403, url
+    endpoint.refresh_from_db()
+    assert endpoint.secret_salt == salt and WebhookEndpoint.objects.count() == 1
+    delivery.refresh_from_db()
+    assert delivery.attempts == 0
