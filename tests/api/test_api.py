@@ -377,3 +377,25 @@ def test_garbage_in_every_api_parameter_is_a_4xx_never_a_5xx(client, alice, alic
             failures.append(f"POST /jobs raw {value!r:.30}: {response.status_code}")
     assert not failures, "\n".join(failures)
     assert Job.objects.count() == 1
+
+
+def test_more_files_than_a_request_may_carry_are_refused_unread(client, settings, alice_token, acme_project):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.UPLOAD_MAX_FILES = 1
+    files = {
+        f"image{i}": SimpleUploadedFile(f"{i}.png", make_png(), content_type="image/png") for i in range(2)
+    }
+    response = client.post(
+        "/api/v1/jobs",
+        {
+            "project": str(acme_project.public_id),
+            "provider": "simulator",
+            "mode": "edit",
+            "prompt": "x",
+            **files,
+        },
+        **bearer(alice_token),
+    )
+    assert response.status_code == 422 and "Too many files" in json.dumps(response.json()["errors"])
+    assert Job.objects.count() == 0

@@ -6,6 +6,7 @@ details (`application/problem+json`) with every field error at once, in the form
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import uuid
@@ -34,6 +35,7 @@ from providers.registry import PROVIDER_LABELS
 from wanweb.api import ratelimit, selectors, services, webhooks
 from wanweb.quotas import selectors as quota_selectors
 from wanweb.quotas.services import QuotaExceeded
+from wanweb.uploads import upload_refusal
 
 PROBLEM = "application/problem+json"
 MAX_URL_INPUTS = 10
@@ -418,6 +420,9 @@ def _parse_job_request(request) -> tuple[dict, list[tuple[str, Any]], dict[str, 
     content_type = request.content_type or ""
     files: list[tuple[str, Any]] = []
     if content_type.startswith("multipart/form-data"):
+        refusal = upload_refusal(request)  # the studio's request limits: count and total size
+        if refusal is not None:
+            raise RequestValidationError({refusal.field_name or "__all__": [refusal.message]})
         raw = {k: request.POST.get(k) for k in request.POST}
         for name in ("params", "inputs"):
             if raw.get(name):
@@ -576,7 +581,7 @@ def job_create(request):
         raise RequestValidationError({**errors, "project": ["Not a project id."]}) from None
     project = selectors.project_get(membership=membership, public_id=project_id)
     fingerprint = services.body_fingerprint(
-        {k: v for k, v in fields.items()}, [(slot, _read(upload)) for slot, upload in files]
+        {k: v for k, v in fields.items()}, [(slot, _sha256(upload)) for slot, upload in files]
     )
     key = request.headers.get("Idempotency-Key", "").strip()
     if key and (len(key) > 200 or not key.isprintable() or not key.isascii()):
@@ -623,11 +628,12 @@ def job_create(request):
     return Status(201, payload)
 
 
-def _read(upload) -> bytes:
+def _sha256(upload) -> str:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
     upload.seek(0)
-    data = upload.read()
-    upload.seek(0)
-    return data
+    return digest.hexdigest()
 
 
 def _add_catalog_errors(spec, fields, uploads, errors) -> None:

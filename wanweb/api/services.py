@@ -74,10 +74,10 @@ class IdempotencyConflict(Exception):
     """The key was used with a different body within the window (422)."""
 
 
-def body_fingerprint(fields: dict, files: list[tuple[str, bytes]]) -> str:
-    """A hash of what was asked: the fields as canonical JSON, each file by its SHA-256."""
+def body_fingerprint(fields: dict, files: list[tuple[str, str]]) -> str:
+    """A hash of what was asked: the fields as canonical JSON, each file (slot, SHA-256 hex)."""
     canonical = json.dumps(
-        {"fields": fields, "files": [[slot, hashlib.sha256(data).hexdigest()] for slot, data in files]},
+        {"fields": fields, "files": [[slot, digest] for slot, digest in files]},
         sort_keys=True,
         separators=(",", ":"),
         default=str,
