@@ -399,3 +399,17 @@ def test_more_files_than_a_request_may_carry_are_refused_unread(client, settings
     )
     assert response.status_code == 422 and "Too many files" in json.dumps(response.json()["errors"])
     assert Job.objects.count() == 0
+
+
+def test_a_spent_budget_is_a_402_and_a_disallowed_provider_a_403(client, alice_token, acme, acme_project):
+    from decimal import Decimal
+
+    from wanweb.quotas.models import TeamQuota
+
+    body = {"project": str(acme_project.public_id), "provider": "simulator", "mode": "t2i", "prompt": "x"}
+    TeamQuota.objects.update_or_create(team=acme, defaults={"budget_usd": Decimal("0.0001")})
+    assert _post_job(client, alice_token, body).status_code == 402
+    TeamQuota.objects.filter(team=acme).update(budget_usd=None, allowed_providers=["fal"])
+    refused = _post_job(client, alice_token, body)
+    assert refused.status_code == 403 and refused.json()["errors"]["__all__"]
+    assert Job.objects.count() == 0

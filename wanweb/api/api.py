@@ -136,7 +136,10 @@ def _quota(request, exc):
         elif exc.limit == "max_concurrent_jobs":
             headers["Retry-After"] = "30"
         return problem(429, "Too Many Requests", exc.message, headers=headers)
-    return problem(402, "Quota exceeded", exc.message, errors={"__all__": [exc.message]})
+    if exc.limit == "budget":
+        return problem(402, "Budget exceeded", exc.message, errors={"__all__": [exc.message]})
+    # frozen team, providers or models the quota does not allow, too many video seconds
+    return problem(403, "Not allowed by the quota", exc.message, errors={"__all__": [exc.message]})
 
 
 @api.exception_handler(Http404)
