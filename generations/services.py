@@ -35,6 +35,7 @@ from generations.assets import (
 )
 from generations.files import input_url
 from generations.models import ACTIVE_STATUSES, AssetRole, Job, JobEvent, JobStatus, Project, VendorCall
+from generations.signals import job_finished
 from generations.tasks import job_poll_task, job_store_outputs_task, job_submit_task, job_vendor_cancel_task
 from providers import catalog, download, media, registry
 from providers.base import (
@@ -688,6 +689,7 @@ def on_job_finished(job: Job) -> None:
         quotas.quota_settle(job=job, amount=job.cost_final)
     else:
         quotas.quota_refund(job=job, reason=f"{job.status}: {job.error_code}".strip(": "))
+    job_finished.send(sender=Job, job=job)  # outgoing API webhooks (wanweb/api/webhooks.py)
 
 
 def job_can_manage(membership: Membership, job: Job) -> bool:

@@ -415,3 +415,66 @@ def _get(
                 f"download of {loggable} failed: {exc.__class__.__name__}", code=ErrorCode.CONNECTION
             ) from exc
         raise
+
+
+@dataclass(frozen=True)
+class Posted:
+    status: int
+    body_snippet: str
+
+
+def check_target(url: str, *, allow_private: bool = False) -> None:
+    """Refuse a URL we would not talk to (scheme, credentials, literal private address); ProviderError.
+
+    Names are checked again at connect time by the guarded transport; this is the early, cheap check
+    for forms and API requests.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise _refused(f"not a usable URL: {exc}") from exc
+    _check_url(parsed, allow_private=allow_private)
+
+
+def post(
+    url: str,
+    *,
+    content: bytes,
+    headers: dict[str, str],
+    allow_private: bool = False,
+    timeout: float = 15.0,
+    snippet_bytes: int = 300,
+) -> Posted:
+    """POST to a URL someone else chose (outgoing webhooks) with the same guard as `fetch`.
+
+    No redirects are followed (a receiver that redirects has not received). Reads at most
+    `snippet_bytes` of the answer. Network errors raise a transient ProviderError.
+    """
+    check_target(url, allow_private=allow_private)
+    timeouts = httpx.Timeout(timeout, connect=min(timeout, 10.0), pool=timeout)
+    with httpx.Client(
+        transport=_GuardedTransport(allow_private=allow_private),
+        timeout=timeouts,
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
+        trust_env=False,
+    ) as client:
+        try:
+            with client.stream("POST", url, content=content, headers=headers) as response:
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) >= snippet_bytes:
+                        break
+                return Posted(
+                    status=response.status_code,
+                    body_snippet=body[:snippet_bytes].decode("utf-8", "replace"),
+                )
+        except _Refused as exc:
+            raise _refused(f"refusing to connect to {httpx.URL(url).host}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                f"POST to {url.split('?', 1)[0]} failed: {type(exc).__name__}",
+                code=ErrorCode.CONNECTION,
+                transient=True,
+            ) from exc

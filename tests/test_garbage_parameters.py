@@ -71,6 +71,8 @@ FORM_FIELDS = {
     "InviteSignupForm": ["username", "password1", "password2"],
     "TopUpForm": ["amount", "note"],  # the usage admin's top-up
     "VendorKeyForm": ["api_key", "webhook_secret"],
+    "TokenForm": ["name", "expires_in_days"],  # the API tokens page
+    "WebhookForm": ["url", "events", "team_wide"],  # a project's webhooks page
 }
 CATALOG_FIELDS = sorted({f.name for spec in catalog.all_models() for f in spec.fields})
 PARAMS = sorted(

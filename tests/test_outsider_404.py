@@ -88,3 +88,61 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
 def test_a_made_up_id_is_also_404(client, alice):
     client.force_login(alice)
     assert client.get("/projects/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def test_an_outsider_gets_404_for_the_api_pages_and_the_api_with_another_teams_ids(
+    client, settings, alice, charlie, acme, umbrella, acme_project
+):
+    import json
+
+    from wanweb.api import services as api_services
+    from wanweb.api import webhooks
+    from wanweb.api.models import ApiToken, WebhookDelivery, WebhookEndpoint
+
+    settings.ALLOW_PRIVATE_URLS = True
+    alice_m = Membership.objects.get(user=alice, team=acme)
+    token, _raw = api_services.token_create(membership=alice_m, name="alice's")
+    endpoint = api_services.endpoint_create(
+        membership=alice_m, project=acme_project, url="https://hooks.example.com/x", events=["job.failed"]
+    )
+    job = JobFactory(project=acme_project, created_by=alice, status="failed")
+    asset = make_output(job)
+    [delivery] = webhooks.deliveries_create(job)
+    p = acme_project.public_id
+    pages = [
+        ("get", reverse("api-pages:webhook-list", args=[p])),
+        ("post", reverse("api-pages:webhook-list", args=[p])),
+        ("post", reverse("api-pages:webhook-rotate", args=[p, endpoint.public_id])),
+        ("post", reverse("api-pages:webhook-delete", args=[p, endpoint.public_id])),
+        ("post", reverse("api-pages:delivery-resend", args=[p, delivery.msg_id])),
+        ("post", reverse("api-pages:token-revoke", args=[token.public_id])),
+    ]
+    client.force_login(charlie)
+    for method, url in pages:
+        response = getattr(client, method)(
+            url, {"url": "https://evil.example.com/", "events": ["job.failed"]}
+        )
+        assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"
+    _t, charlies = api_services.token_create(
+        membership=Membership.objects.get(user=charlie, team=umbrella), name="c"
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {charlies}"}
+    api = [
+        ("get", f"/api/v1/projects/{p}", None),
+        ("get", f"/api/v1/jobs/{job.public_id}", None),
+        ("get", f"/api/v1/jobs?project={p}", None),
+        ("post", f"/api/v1/jobs/{job.public_id}/cancel", None),
+        ("post", f"/api/v1/jobs/{job.public_id}/retry", None),
+        ("delete", f"/api/v1/jobs/{job.public_id}", None),
+        ("get", f"/api/v1/files/{asset.public_id}", None),
+        ("post", "/api/v1/jobs", {"project": str(p), "provider": "simulator", "mode": "t2i", "prompt": "x"}),
+    ]
+    for method, url, body in api:
+        kwargs = {"content_type": "application/json"} if body else {}
+        response = getattr(client, method)(url, json.dumps(body) if body else None, **kwargs, **auth)
+        assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"
+    token.refresh_from_db()
+    assert token.revoked_at is None and WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert WebhookDelivery.objects.get().attempts == 0 and ApiToken.objects.count() == 2
+    job.refresh_from_db()
+    assert job.status == "failed" and job.retries.count() == 0 and acme_project.jobs.count() == 1

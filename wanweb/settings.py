@@ -125,6 +125,8 @@ INSTALLED_APPS = [
     "wanweb.quotas",  # after accounts: its admin extends the team and membership pages
     "generations",
     "wanweb.ops",  # health probes, worker heartbeats, Admin > System
+    "wanweb.api",
+    "ninja",  # only for its bundled Swagger UI files (served from static/, no CDN)
 ]
 
 MIDDLEWARE = [
@@ -452,9 +454,15 @@ WEBHOOKS_ENABLED = env_bool("WEBHOOKS_ENABLED", PUBLIC_BASE_URL.startswith("http
 # URL). Needs an address the vendor can reach; otherwise inputs travel as bytes.
 INPUT_URLS_ENABLED = env_bool("INPUT_URLS_ENABLED", PUBLIC_BASE_URL.startswith("https://"))
 
+# The public API (wanweb/api/): requests a minute per token (0: no cap).
+API_RATE_LIMIT_PER_MINUTE = int(env("API_RATE_LIMIT_PER_MINUTE", "120") or 0)
+API_RATE_LIMIT_PREFIX = "wanweb-api-rate"
+
 CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": "downloads"}}
 CELERY_BEAT_SCHEDULE = {
     "reconcile-silent-jobs": {"task": "generations.tasks.job_reconcile_task", "schedule": 60.0},
     # Uploads kept for the generation form that no job took (generations/uploads.py).
     "clean-pending-uploads": {"task": "generations.tasks.pending_upload_cleanup_task", "schedule": 600.0},
+    # Outgoing API webhooks: attempts due after long backoffs, and any finish that sent no signal.
+    "sweep-api-webhooks": {"task": "wanweb.api.tasks.webhook_sweep_task", "schedule": 60.0},
 }

@@ -44,3 +44,4 @@ from wanweb.settings import DATABASES  # noqa: E402
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".pytest-{TEST_QUEUE_PREFIX}.sqlite3")}
+API_RATE_LIMIT_PREFIX = f"{TEST_QUEUE_PREFIX}-api-rate"

@@ -5,6 +5,8 @@ from django.urls import include, path
 
 from generations import share_views
 from generations import views as generation_views
+from wanweb.api.api import api
+from wanweb.api.api import unknown_path as api_unknown_path
 from wanweb.ops import views as ops_views
 
 admin.site.site_header = "wanweb administration"
@@ -26,6 +28,9 @@ urlpatterns = [
     path("", include("wanweb.accounts.urls")),
     path("", include("wanweb.quotas.urls")),
     path("", include("generations.urls")),
+    path("", include("wanweb.api.urls")),
+    path("api/v1/", api.urls),
+    path("api/v1/<path:rest>", api_unknown_path),  # JSON 404s, not the studio's HTML page
     path("s/", include((share_views.public_urlpatterns, "share"))),
     path(settings.ADMIN_URL, admin.site.urls),  # ADMIN_URL, default admin/
 ]
