@@ -548,6 +548,31 @@ class RunCell(models.Model):
     def __str__(self) -> str:
         return f"cell {self.row},{self.col} of {self.run_id}"
 
+    @property
+    def seed(self):
+        """The seed the vendor reported, else the one the job asked for."""
+        job = self.job
+        if job is None:
+            return None
+        return job.seed if job.seed is not None else (job.params or {}).get("seed")
+
+    @property
+    def vendor_seconds(self) -> float | None:
+        """How long the vendor worked on it: from its accepting the job to the result."""
+        job = self.job
+        start = job and (job.submitted_at or job.started_at)
+        if not start or not job.finished_at:
+            return None
+        return max(0.0, (job.finished_at - start).total_seconds())
+
+    @property
+    def cost(self):
+        """What the cell cost: the final cost, nothing for a refunded job, else the hold."""
+        job = self.job
+        if job is None or job.is_refunded:
+            return 0
+        return job.cost_final if job.cost_final is not None else job.cost_estimate
+
 
 class RunVote(models.Model):
     """One member's vote for one cell."""

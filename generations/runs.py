@@ -17,11 +17,22 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from generations import services
 from generations.assets import UploadedInput, files_delete
-from generations.models import Job, JobStatus, Project, Run, RunCell, TeamRunSettings
+from generations.models import (
+    Asset,
+    AssetRole,
+    Favourite,
+    Job,
+    JobStatus,
+    Project,
+    Run,
+    RunCell,
+    RunVote,
+    TeamRunSettings,
+)
 from providers import catalog, registry
 from providers.base import TRANSIENT_CODES, Mode, RequestValidationError
 from wanweb.accounts.models import Membership
@@ -393,6 +404,48 @@ def run_create(
         files_delete(saved)  # the rows rolled back; the files were written outside the transaction
         raise
     return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Winners and votes
+# ---------------------------------------------------------------------------------------------
+
+
+def _require_member(membership: Membership, run: Run) -> None:
+    if run.team_id != membership.team_id:
+        raise PermissionDenied("That run belongs to another team.")
+    if not membership.can_edit:
+        raise PermissionDenied("Viewers can look but not vote or pick winners.")
+
+
+def run_pick_winner(*, membership: Membership, run: Run, cell: RunCell) -> bool:
+    """Make `cell` its row's winner (a second pick of the same cell unpicks it); returns whether it
+    is the winner now. The winner's outputs become the picker's favourites, so the gallery shows them."""
+    _require_member(membership, run)
+    with transaction.atomic():
+        if cell.winner:
+            RunCell.objects.filter(pk=cell.pk).update(winner=False)
+            return False
+        RunCell.objects.filter(run=run, row=cell.row).exclude(pk=cell.pk).update(winner=False)
+        RunCell.objects.filter(pk=cell.pk).update(winner=True)
+        if cell.job_id is not None:
+            for asset in Asset.objects.filter(job_id=cell.job_id, role=AssetRole.OUTPUT):
+                Favourite.objects.get_or_create(user=membership.user, asset=asset)
+    return True
+
+
+def run_vote_toggle(*, membership: Membership, run: Run, cell: RunCell) -> bool:
+    """One vote per member per cell: a second vote takes it back. Returns whether the vote stands."""
+    _require_member(membership, run)
+    deleted, _ = RunVote.objects.filter(cell=cell, user=membership.user).delete()
+    if deleted:
+        return False
+    try:
+        with transaction.atomic():
+            RunVote.objects.create(cell=cell, user=membership.user)
+    except IntegrityError:
+        pass  # a double click racing itself: the vote stands
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from generations import files, sharing
 from generations.assets import UploadedInput, asset_save_input
-from generations.models import Collection
+from generations.models import Collection, Run, RunCell
 from providers import catalog, media
 from tests.factories import JobFactory, make_output, make_png
 from wanweb.accounts import services as account_services
@@ -54,6 +54,7 @@ DIRECT_PARAMS = {
         "preset_name",
         "preset_negative",
         "preset_suffix",
+        "cell",  # compare run: "row-col" of a cell to vote for or pick
     },
 }
 # Forms bound to request data: their fields are parameters too.
@@ -141,7 +142,10 @@ def world(alice, acme, acme_project):
     collection = Collection.objects.create(team=acme, name="Picks", created_by=alice)
     link, token = sharing.share_link_create(actor=membership, project=acme_project)
     invite, invite_token = account_services.invite_create(actor=membership, role="member")
+    run = Run.objects.create(team=acme, project=acme_project, created_by=alice, mode="t2i")
+    RunCell.objects.create(run=run, row=0, col=0, row_label="Simulator", col_label="seed 1", job=job)
     return {
+        "run_id": run.public_id,
         "project_id": acme_project.public_id,
         "job_id": job.public_id,
         "asset_id": output.public_id,
