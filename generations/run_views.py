@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
-from generations import run_selectors, runs
+from generations import compare, run_selectors, runs, selectors, services, studio
+from generations.forms import GenerationForm
 from generations.models import RunCell
+from providers.base import RequestValidationError
 from wanweb import params
 from wanweb.accounts.views import team_required
 
@@ -93,3 +98,60 @@ def run_vote(request, run_id):
     run, membership = run_selectors.run_get_for_user(user=request.user, public_id=run_id)
     runs.run_vote_toggle(membership=membership, run=run, cell=_cell_for(request, run))
     return _after_action(request, run, membership)
+
+
+# ---------------------------------------------------------------------------------------------
+# The studio form's Compare section: its live estimate and its submit
+# ---------------------------------------------------------------------------------------------
+
+
+@require_GET
+@team_required
+def run_estimate(request, project_id):
+    project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
+    form = GenerationForm(request.GET, providers=services.available_providers())
+    compare_form = compare.compare_form(membership, form, request.GET)
+    context = {"compare_estimate": compare.estimate(membership, form, compare_form)}
+    return render(request, "generations/_compare_section.html#compare-estimate", context)
+
+
+@require_POST
+@team_required
+def run_create(request, project_id):
+    """The Compare button: the whole run or nothing; on success the compare page."""
+    project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
+    if not membership.can_edit:
+        raise PermissionDenied
+    form = studio.build_form(request, membership, data=request.POST, files=request.FILES)
+    compare_form = compare.compare_form(membership, form, request.POST)
+    refusal = None
+    if not form.is_valid():
+        refusal = form.refusal_message()
+    elif not compare_form.is_valid():
+        refusal = compare_form.error_text()
+    else:
+        try:
+            run = runs.run_create(
+                membership=membership,
+                project=project,
+                mode=form.spec.mode.value,
+                prompt=form.cleaned_data["prompt"],
+                params=compare.base_params(form),
+                uploads=form.uploads,
+                failover=compare_form.cleaned_data.get("compare_failover") or False,
+                **compare_form.run_options(),
+            )
+        except runs.RunRefused as exc:
+            refusal = exc.message
+        except RequestValidationError as exc:
+            refusal = " ".join(m for ms in exc.errors.values() for m in ms)
+        else:
+            if request.htmx:
+                return HttpResponseClientRedirect(run.detail_url)
+            return redirect(run.detail_url)
+    if not request.htmx:
+        messages.error(request, refusal)
+        return redirect("generations:project-detail", project_id=project.public_id)
+    form.add_error(None, refusal)
+    context = {**studio.form_context(project, membership, form), "refused": refusal}
+    return render(request, "generations/studio_form.html#generation-form", context)

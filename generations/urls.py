@@ -54,6 +54,8 @@ urlpatterns = [
     path(
         "collections/<uuid:collection_id>/remove/", gallery_views.collection_remove, name="collection-remove"
     ),
+    path("projects/<uuid:project_id>/runs/", run_views.run_create, name="run-create"),
+    path("projects/<uuid:project_id>/runs/estimate/", run_views.run_estimate, name="run-estimate"),
     path("runs/<uuid:run_id>/", run_views.run_detail, name="run-detail"),
     path("runs/<uuid:run_id>/changes/", run_views.run_changes, name="run-changes"),
     path("runs/<uuid:run_id>/winner/", run_views.run_winner, name="run-winner"),

@@ -65,6 +65,8 @@ FORM_FIELDS = {
     "ProjectForm": ["name", "description"],
     "CollectionForm": ["name", "description"],
     "ShareLinkForm": ["label", "expires_in_days", "allow_downloads"],
+    "CompareForm": ["compare_target", "compare_seeds", "compare_seed_list", "compare_variants"]
+    + ["compare_extra", "compare_values", "compare_failover"],
     "TeamForm": ["name"],
     "InviteForm": ["role", "days"],
     "RoleForm": ["role"],

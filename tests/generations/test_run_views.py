@@ -151,3 +151,62 @@ def test_the_page_query_count_does_not_grow_with_cells(
             .count('role="cell"')
             == 12
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# The studio form's Compare section
+# ---------------------------------------------------------------------------------------------
+
+
+def _form_data(**extra):
+    return {
+        "provider": "simulator",
+        "mode": "t2i",
+        "model": "wan-sim",
+        "prompt": "a fox in the snow",
+        "compare_target": ["simulator:wan-sim"],
+        "compare_seeds": "3",
+        **extra,
+    }
+
+
+def test_the_project_page_has_the_compare_section(client, alice, acme_project):
+    client.force_login(alice)
+    html = client.get(reverse("generations:project-detail", args=[acme_project.public_id])).content.decode()
+    assert 'id="compare-section"' in html and 'value="simulator:wan-sim"' in html
+    assert reverse("generations:run-create", args=[acme_project.public_id]) in html
+
+
+def test_the_estimate_counts_the_cross_product_and_sums_it(client, alice, acme_project):
+    client.force_login(alice)
+    url = reverse("generations:run-estimate", args=[acme_project.public_id])
+    html = client.get(url, _form_data(compare_variants="one\ntwo"), headers=HX).content.decode()
+    assert "6 jobs" in html and "$0.06" in html  # 1 target x 2 variants x 3 seeds at $0.01
+    html = client.get(url, _form_data(compare_seeds="8", compare_variants="a\nb\nc\nd\ne\nf\ng"), headers=HX)
+    assert "at most 48" in html.content.decode()
+    assert client.get(url, _form_data(compare_seed_list="x, 1"), headers=HX).status_code == 200
+
+
+def test_the_compare_button_makes_the_run_and_goes_to_its_page(client, alice, acme_project):
+    client.force_login(alice)
+    response = client.post(
+        reverse("generations:run-create", args=[acme_project.public_id]), _form_data(), headers=HX
+    )
+    run = acme_project.runs.get()
+    assert response.status_code == 200 and response.headers["HX-Redirect"] == run.detail_url
+    assert run.cells.count() == 3 and Job.objects.filter(run=run).count() == 3
+
+
+def test_a_refused_run_comes_back_in_the_form_with_the_reason(client, alice, acme, acme_project):
+    from decimal import Decimal
+
+    from wanweb.quotas.models import TeamQuota
+
+    TeamQuota.objects.create(team=acme, budget_usd=Decimal("0.02"))
+    client.force_login(alice)
+    response = client.post(
+        reverse("generations:run-create", args=[acme_project.public_id]), _form_data(), headers=HX
+    )
+    html = response.content.decode()
+    assert "2 of them would fit" in html and 'id="generation-form"' in html
+    assert not Job.objects.exists()
