@@ -527,6 +527,10 @@ class Run(models.Model):
     def detail_url(self) -> str:
         return _url_pattern("generations:run-detail").format(self.public_id)
 
+    @property
+    def makes_video(self) -> bool:
+        return Job(mode=self.mode).makes_video
+
 
 class RunCell(models.Model):
     """One cell of a run's grid. `job` is the cell's current job (the re-routed one after a

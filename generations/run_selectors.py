@@ -56,10 +56,6 @@ class GridRow:
     cells: list = field(default_factory=list)
 
     @property
-    def has_video(self) -> bool:
-        return any(c.job and c.job.makes_video and c.job.outputs for c in self.cells if c)
-
-    @property
     def winner(self):
         return next((c for c in self.cells if c and c.winner), None)
 

@@ -146,6 +146,7 @@ def translate_params(spec: catalog.ModelSpec, params: dict[str, Any]) -> tuple[d
     aspect ratio) is noted too. Raises RequestValidationError when the params still do not fit.
     """
     notes: list[str] = []
+    dropped: list[str] = []
     kept: dict[str, Any] = {}
     for name, value in params.items():
         if value in (None, ""):
@@ -154,8 +155,8 @@ def translate_params(spec: catalog.ModelSpec, params: dict[str, Any]) -> tuple[d
         if fs is None:
             if name == "seed":
                 notes.append("this model takes no seed")
-            else:
-                notes.append(f"{name} left out: this model has no {name}")
+            elif not name.startswith("sim_"):  # the simulator's own knobs mean nothing elsewhere
+                dropped.append(name)
             continue
         number = _number(value) if fs.type in ("int", "float") else None
         if fs.choices and number is not None and value not in fs.choices:
@@ -189,6 +190,8 @@ def translate_params(spec: catalog.ModelSpec, params: dict[str, Any]) -> tuple[d
             if match is not None:
                 value = match
         kept[name] = value
+    if dropped:
+        notes.insert(0, f"left out (this model has no such setting): {', '.join(dropped)}")
     cleaned = catalog.clean_params(spec, kept)
     for name, value in kept.items():
         if (

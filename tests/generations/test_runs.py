@@ -98,9 +98,12 @@ def test_more_than_48_jobs_is_refused(vendors, alice, acme_project):
 
 
 def test_a_value_a_target_lacks_goes_to_its_nearest_with_a_note(vendors, submits, alice, acme_project):
-    run = _run(alice, acme_project, targets=[SIM, FAL_T2V], params={"duration": 8}, seeds=[1])
+    params = {"duration": 8, "fps": 16, "sim_delay": 1}
+    run = _run(alice, acme_project, targets=[SIM, FAL_T2V], params=params, seeds=[1])
     fal_cell = RunCell.objects.get(run=run, row=1)
     assert fal_cell.job.params["duration"] == 10 and "8 s → 10 s" in fal_cell.note
+    assert "left out (this model has no such setting): fps" in fal_cell.note and "sim_" not in fal_cell.note
+    assert "fps" not in fal_cell.job.params and "sim_delay" not in fal_cell.job.params
     assert fal_cell.job.events.filter(message__contains="8 s → 10 s").exists()
     sim_cell = RunCell.objects.get(run=run, row=0)
     assert sim_cell.job.params["duration"] == 8 and sim_cell.note == ""
