@@ -57,6 +57,8 @@ def _run_urls(team, project, job):
         ("get", reverse("generations:run-changes", args=[run.public_id])),
         ("post", reverse("generations:run-vote", args=[run.public_id]) + "?cell=0-0"),
         ("post", reverse("generations:run-winner", args=[run.public_id]) + "?cell=0-0"),
+        ("post", reverse("generations:run-create", args=[project.public_id])),
+        ("get", reverse("generations:run-estimate", args=[project.public_id])),
     ]
 
 

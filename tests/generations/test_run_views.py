@@ -210,3 +210,11 @@ def test_a_refused_run_comes_back_in_the_form_with_the_reason(client, alice, acm
     html = response.content.decode()
     assert "2 of them would fit" in html and 'id="generation-form"' in html
     assert not Job.objects.exists()
+
+
+def test_viewers_cannot_make_a_run_and_see_no_compare_section(client, dave, acme_project):
+    client.force_login(dave)
+    response = client.post(reverse("generations:run-create", args=[acme_project.public_id]), _form_data())
+    assert response.status_code == 403 and not Job.objects.exists()
+    html = client.get(reverse("generations:project-detail", args=[acme_project.public_id])).content.decode()
+    assert 'id="compare-section"' not in html
