@@ -478,6 +478,15 @@ def provider_order(team) -> list[str]:
 
 
 def job_failover(*, job: Job) -> Job | None:
+    """Re-route a failed run job if it may (`_job_failover`); a bug here never undoes the failure."""
+    try:
+        return _job_failover(job)
+    except Exception:
+        logger.exception("failover of job %s failed", job.public_id)
+        return None
+
+
+def _job_failover(job: Job) -> Job | None:
     """After a run's job failed for capacity: re-route it once to the next provider serving its mode.
 
     The failed job's hold was refunded by job_fail; the new job reserves its own estimate through
