@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from generations.models import Job, Project, VendorCall
+from generations.models import Job, Project, Run, TeamRunSettings, VendorCall
 
 
 @admin.register(Project)
@@ -82,4 +82,24 @@ class VendorCallAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TeamRunSettings)
+class TeamRunSettingsAdmin(admin.ModelAdmin):
+    """A team's failover policy for compare runs (generations/runs.py): off by default."""
+
+    list_display = ["team", "failover_enabled", "provider_order"]
+    list_filter = ["failover_enabled"]
+    search_fields = ["team__name"]
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "team", "project", "created_by", "mode", "failover", "created_at"]
+    list_filter = ["mode", "failover", "team"]
+    list_select_related = ["team", "project", "created_by"]
+    readonly_fields = ["public_id", "spec", "created_at"]
+
+    def has_add_permission(self, request):
         return False

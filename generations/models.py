@@ -84,6 +84,8 @@ class Job(models.Model):
     retry_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
     )
+    # The compare run this job is a cell of (generations/runs.py); null for a single job.
+    run = models.ForeignKey("Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
 
     provider = models.CharField(max_length=20)
     model = models.CharField(max_length=120)
@@ -498,3 +500,119 @@ class Preset(models.Model):
     def suffix_label(self) -> str:
         """The prompt suffix without its joining punctuation, for the menu."""
         return self.prompt_suffix.strip(" ,;.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Compare runs: one submit, many jobs side by side (generations/runs.py)
+# ---------------------------------------------------------------------------------------------
+
+
+class Run(models.Model):
+    """The jobs made by one compare submit: targets x prompt variants x extra values x seeds.
+
+    `spec` keeps what was asked (targets, seeds, variants, the extra parameter) so the page can
+    label rows and columns and the CLI can repeat it.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="runs")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    mode = models.CharField(max_length=8)
+    prompt = models.TextField(blank=True)
+    spec = models.JSONField(default=dict, blank=True)
+    failover = models.BooleanField(default=False)  # this run may re-route (if the team allows it)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Compare run {self.public_id}"
+
+    def get_mode_display(self) -> str:
+        return Job(mode=self.mode).get_mode_display()
+
+    @property
+    def detail_url(self) -> str:
+        return _url_pattern("generations:run-detail").format(self.public_id)
+
+    @property
+    def makes_video(self) -> bool:
+        return Job(mode=self.mode).makes_video
+
+
+class RunCell(models.Model):
+    """One cell of a run's grid. `job` is the cell's current job (the re-routed one after a
+    failover); null when the cell was left out, with the reason in `note`."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="cells")
+    row = models.PositiveSmallIntegerField()
+    col = models.PositiveSmallIntegerField()
+    row_label = models.CharField(max_length=300)
+    col_label = models.CharField(max_length=60)
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.CharField(max_length=500, blank=True)  # a translated parameter, or why it is left out
+    winner = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["row", "col"]
+        constraints = [models.UniqueConstraint(fields=["run", "row", "col"], name="run_cell_unique_position")]
+
+    def __str__(self) -> str:
+        return f"cell {self.row},{self.col} of {self.run_id}"
+
+    @property
+    def seed(self):
+        """The seed the vendor reported, else the one the job asked for."""
+        job = self.job
+        if job is None:
+            return None
+        return job.seed if job.seed is not None else (job.params or {}).get("seed")
+
+    @property
+    def vendor_seconds(self) -> float | None:
+        """How long the vendor worked on it: from its accepting the job to the result."""
+        job = self.job
+        start = job and (job.submitted_at or job.started_at)
+        if not start or not job.finished_at:
+            return None
+        return max(0.0, (job.finished_at - start).total_seconds())
+
+    @property
+    def cost(self):
+        """What the cell cost: the final cost, nothing for a refunded job, else the hold."""
+        job = self.job
+        if job is None or job.is_refunded:
+            return 0
+        return job.cost_final if job.cost_final is not None else job.cost_estimate
+
+
+class RunVote(models.Model):
+    """One member's vote for one cell."""
+
+    cell = models.ForeignKey(RunCell, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cell", "user"], name="run_vote_unique_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} votes {self.cell_id}"
+
+
+class TeamRunSettings(models.Model):
+    """A team's failover policy: off by default; the order in which providers are tried."""
+
+    team = models.OneToOneField("accounts.Team", on_delete=models.CASCADE, related_name="run_settings")
+    failover_enabled = models.BooleanField(default=False)
+    provider_order = models.JSONField(default=list, blank=True, help_text='e.g. ["fal", "dashscope"]')
+
+    class Meta:
+        verbose_name_plural = "team run settings"
+
+    def __str__(self) -> str:
+        return f"Run settings of {self.team}"

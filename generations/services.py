@@ -155,6 +155,9 @@ def _event(job: Job, status: str, message: str = "") -> None:
     JobEvent.objects.create(job=job, status=status, message=redact_text(message, limit=500))
 
 
+job_event = _event  # for generations/runs.py
+
+
 def _log_calls(job: Job, operation: str, calls: Iterable[CallRecord], *, attempt: int | None = None) -> None:
     """Store the calls as VendorCall rows; `attempt` is the number before them (counted when None)."""
     calls = list(calls)
@@ -201,6 +204,7 @@ def job_create(
     uploads: Sequence[UploadedInput] = (),
     retry_of: Job | None = None,
     submit_token: str = "",
+    run=None,
 ) -> Job:
     """Validate against the catalog, store the job and its inputs, and enqueue the submit after commit.
 
@@ -267,6 +271,7 @@ def job_create(
                         cost_estimate=cost,
                         submit_token=submit_token,
                         credential=credential,
+                        run=run,
                     )
             except IntegrityError:
                 earlier = _job_for_token(membership, submit_token) if submit_token else None
@@ -677,6 +682,10 @@ def job_fail(*, job: Job, code: str, message: str) -> bool:
     if failed:
         _event(job, JobStatus.FAILED, f"{code}: {message}")
         on_job_finished(job)
+        if job.run_id is not None:
+            from generations import runs  # a compare run's job may be re-routed (runs.py)
+
+            runs.job_failover(job=job)
     return failed
 
 
@@ -737,13 +746,7 @@ def job_retry(*, membership: Membership, job: Job) -> Job:
     """Run a failed or canceled job again as a new job with the same parameters and inputs."""
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
         raise RequestValidationError({"__all__": ["Only failed or canceled jobs can be retried."]})
-    uploads = []
-    for asset in job.assets.filter(role=AssetRole.INPUT).order_by("index"):
-        with asset.file.open("rb") as handle:
-            data = handle.read()
-        uploads.append(
-            UploadedInput(slot=asset.slot, data=data, filename=asset.file.name, info=media.probe(data))
-        )
+    uploads = job_inputs(job)
     return job_create(
         membership=membership,
         project=job.project,
@@ -755,6 +758,18 @@ def job_retry(*, membership: Membership, job: Job) -> Job:
         uploads=uploads,
         retry_of=job,
     )
+
+
+def job_inputs(job: Job) -> list[UploadedInput]:
+    """The job's input files, read back for a new job with the same inputs (retry, failover)."""
+    uploads = []
+    for asset in job.assets.filter(role=AssetRole.INPUT).order_by("index"):
+        with asset.file.open("rb") as handle:
+            data = handle.read()
+        uploads.append(
+            UploadedInput(slot=asset.slot, data=data, filename=asset.file.name, info=media.probe(data))
+        )
+    return uploads
 
 
 def job_delete(*, membership: Membership, job: Job) -> None:

@@ -169,6 +169,20 @@ def form_context(project, membership, form: GenerationForm) -> dict:
         "can_manage_presets": membership.can_manage_members,
         "remix_seed": form.initial.get("remix_seed") if not form.is_bound else form.data.get("remix_seed"),
         "makes_video": Mode(form.spec.mode).makes_video,
+        **compare_context(membership, form),
+    }
+
+
+def compare_context(membership, form: GenerationForm) -> dict:
+    """The Compare section (generations/compare.py): its form and its estimate."""
+    from generations import compare
+
+    if not membership.can_edit:
+        return {}
+    compare_form = compare.compare_form(membership, form, form.data if form.is_bound else None)
+    return {
+        "compare_form": compare_form,
+        "compare_estimate": compare.estimate(membership, form, compare_form),
     }
 
 

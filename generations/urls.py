@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generations import gallery_views, share_views, studio_views, views, webhooks
+from generations import gallery_views, run_views, share_views, studio_views, views, webhooks
 
 app_name = "generations"
 
@@ -54,6 +54,12 @@ urlpatterns = [
     path(
         "collections/<uuid:collection_id>/remove/", gallery_views.collection_remove, name="collection-remove"
     ),
+    path("projects/<uuid:project_id>/runs/", run_views.run_create, name="run-create"),
+    path("projects/<uuid:project_id>/runs/estimate/", run_views.run_estimate, name="run-estimate"),
+    path("runs/<uuid:run_id>/", run_views.run_detail, name="run-detail"),
+    path("runs/<uuid:run_id>/changes/", run_views.run_changes, name="run-changes"),
+    path("runs/<uuid:run_id>/winner/", run_views.run_winner, name="run-winner"),
+    path("runs/<uuid:run_id>/vote/", run_views.run_vote, name="run-vote"),
     path("inputs/<str:token>/", views.input_file, name="input-file"),
     path("webhooks/<str:provider>/", webhooks.vendor_webhook, name="webhook"),
     path("webhooks/<str:provider>/<uuid:credential_id>/", webhooks.vendor_webhook, name="webhook-team"),

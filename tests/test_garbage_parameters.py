@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from generations import files, sharing
 from generations.assets import UploadedInput, asset_save_input
-from generations.models import Collection
+from generations.models import Collection, Run, RunCell
 from providers import catalog, media
 from tests.factories import JobFactory, make_output, make_png
 from wanweb.accounts import services as account_services
@@ -55,6 +55,7 @@ DIRECT_PARAMS = {
         "preset_name",
         "preset_negative",
         "preset_suffix",
+        "cell",  # compare run: "row-col" of a cell to vote for or pick
     },
 }
 # Forms bound to request data: their fields are parameters too.
@@ -65,6 +66,8 @@ FORM_FIELDS = {
     "ProjectForm": ["name", "description"],
     "CollectionForm": ["name", "description"],
     "ShareLinkForm": ["label", "expires_in_days", "allow_downloads"],
+    "CompareForm": ["compare_target", "compare_seeds", "compare_seed_list", "compare_variants"]
+    + ["compare_extra", "compare_values", "compare_failover"],
     "TeamForm": ["name"],
     "InviteForm": ["role", "days"],
     "RoleForm": ["role"],
@@ -148,7 +151,10 @@ def world(alice, acme, acme_project):
     credential = vendor_keys.credential_set(
         membership=membership, vendor="fal", api_key="fal-garbage-sweep-key"
     )
+    run = Run.objects.create(team=acme, project=acme_project, created_by=alice, mode="t2i")
+    RunCell.objects.create(run=run, row=0, col=0, row_label="Simulator", col_label="seed 1", job=job)
     return {
+        "run_id": run.public_id,
         "project_id": acme_project.public_id,
         "job_id": job.public_id,
         "asset_id": output.public_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from generations.models import Preset
+from generations.models import Preset, Run, RunCell
 from generations.uploads import pending_upload_create
 from providers import media
 from tests.factories import JobFactory, make_output, make_png
@@ -52,6 +52,19 @@ def _id_urls(team, project, membership, invite, job, asset, preset, upload, cred
     ]
 
 
+def _run_urls(team, project, job):
+    run = Run.objects.create(team=team, project=project, mode="t2i")
+    RunCell.objects.create(run=run, row=0, col=0, row_label="Simulator", col_label="seed 1", job=job)
+    return [
+        ("get", reverse("generations:run-detail", args=[run.public_id])),
+        ("get", reverse("generations:run-changes", args=[run.public_id])),
+        ("post", reverse("generations:run-vote", args=[run.public_id]) + "?cell=0-0"),
+        ("post", reverse("generations:run-winner", args=[run.public_id]) + "?cell=0-0"),
+        ("post", reverse("generations:run-create", args=[project.public_id])),
+        ("get", reverse("generations:run-estimate", args=[project.public_id])),
+    ]
+
+
 def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
     client, alice, bob, charlie, acme, acme_project
 ):
@@ -69,6 +82,7 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
         api_key="lmnfl_outsider_404",
     )
     urls = _id_urls(acme, acme_project, bob_membership, invite, job, asset, preset, upload, credential)
+    urls += _run_urls(acme, acme_project, job)
     for method, url in urls:
         response = getattr(client, method)(url, {"name": "x", "role": "owner", "archived": "1"})
         assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"

@@ -7,7 +7,6 @@ details (`application/problem+json`) with every field error at once, in the form
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import uuid
 from datetime import datetime
@@ -326,11 +325,8 @@ def _membership(request):
 
 
 def team_providers(membership) -> list[str]:
-    """The providers this team can use: the same helper the studio's form uses (team keys pass the team)."""
-    helper = generation_services.available_providers
-    if "team" in inspect.signature(helper).parameters:
-        return helper(team=membership.team)
-    return helper()
+    """The providers this team can use: the same helper the studio's form uses (its own keys included)."""
+    return generation_services.available_providers(membership.team)
 
 
 @api.get("/models", response={200: list[ProviderOut], **ERRORS}, tags=["catalog"])

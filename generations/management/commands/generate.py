@@ -72,7 +72,7 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="The project's name or slug.")
         parser.add_argument(
             "--provider",
-            required=True,
+            default="",
             help="simulator, fal, dashscope, aimlapi, apimart or lumenfall (vendors need their key set).",
         )
         parser.add_argument(
@@ -108,6 +108,15 @@ class Command(BaseCommand):
             help="Input media files in order: images fill the image slot (then end_image), videos "
             "the video slot, audio the audio slot.",
         )
+        parser.add_argument(
+            "--compare",
+            default="",
+            metavar="SPEC",
+            help="Make a compare run instead of one job (generations/runs.py): JSON, or @file with "
+            'JSON, e.g. \'{"targets": ["simulator:wan-sim", "fal:wan/v2.6/text-to-video"], "seeds": [1, 2], '
+            '"variants": [], "extra_param": "duration", "extra_values": [5, 10], "failover": false}\' '
+            '("seed_count": N instead of "seeds"). Needs --mode; --provider and --model are not used.',
+        )
         parser.add_argument("--wait", action="store_true", help="Wait for the job to end (needs a worker).")
         parser.add_argument(
             "--timeout",
@@ -118,6 +127,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         membership, project = self._membership(options["user"], options["project"])
+        if options["compare"]:
+            from generations.management.compare_spec import create_compare_run
+
+            create_compare_run(self, membership, project, options)
+            return
+        if not options["provider"].strip():
+            raise CommandError("--provider is required (or --compare SPEC).", returncode=EXIT_INVALID)
         provider, mode = options["provider"].strip(), options["mode"].strip() or None
         try:
             spec = catalog.get_model(provider, options["model"].strip() or None, mode)
