@@ -230,7 +230,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 # Every countdown we use stays far below this (shared/RELIABILITY.md section 1).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# Several deployments (or bench/test runs) sharing one Redis: CELERY_QUEUE_PREFIX goes in front of
+# the queue names (unset: `default` and `downloads`); see the broker key prefix at the end.
+QUEUE_PREFIX = env("CELERY_QUEUE_PREFIX")
+CELERY_TASK_DEFAULT_QUEUE = f"{QUEUE_PREFIX}default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
@@ -350,9 +353,20 @@ WEBHOOKS_ENABLED = env_bool("WEBHOOKS_ENABLED", PUBLIC_BASE_URL.startswith("http
 # URL). Needs an address the vendor can reach; otherwise inputs travel as bytes.
 INPUT_URLS_ENABLED = env_bool("INPUT_URLS_ENABLED", PUBLIC_BASE_URL.startswith("https://"))
 
-CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": "downloads"}}
+CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": f"{QUEUE_PREFIX}downloads"}}
 CELERY_BEAT_SCHEDULE = {
     "reconcile-silent-jobs": {"task": "generations.tasks.job_reconcile_task", "schedule": 60.0},
     # Uploads kept for the generation form that no job took (generations/uploads.py).
     "clean-pending-uploads": {"task": "generations.tasks.pending_upload_cleanup_task", "schedule": 600.0},
 }
+
+# Broker keys for a Redis shared with other deployments or runs: CELERY_BROKER_KEY_PREFIX goes in
+# front of every key (kombu's global_keyprefix), so one's workers never take, or restore after a
+# crash, the other's messages. CELERY_UNACKED_RESTORE_SECONDS: how often a worker sweeps for
+# unacked messages past the visibility timeout (kombu's default: about every 100 s). Both unset:
+# nothing changes.
+if env("CELERY_BROKER_KEY_PREFIX"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env("CELERY_BROKER_KEY_PREFIX")
+if env("CELERY_UNACKED_RESTORE_SECONDS"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"] = env_int("CELERY_UNACKED_RESTORE_SECONDS", 10)
+    CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
