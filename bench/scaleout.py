@@ -38,6 +38,7 @@ problem (no PostgreSQL, no Redis).
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import io
 import json
@@ -496,8 +497,12 @@ def deliveries(stack: Stack) -> dict:
         r"job_reconcile_task\[[0-9a-f-]+\] succeeded in [\d.]+s: (\{.*?\})",
         "".join(stack.log(n) for n in WORKERS),
     )
+    redrives = Counter()
+    for counts in reconcile:
+        redrives.update({k: v for k, v in ast.literal_eval(counts).items() if v})
     return {
         "tasks": dict(by_task),
+        "reconciler": {"runs": len(reconcile), **redrives},
         "deliveries": sum(received.values()),
         "redelivered": dict(redriven),
         "reconcile_runs": reconcile,
@@ -701,7 +706,7 @@ def main(argv=None) -> int:
                 ["task deliveries", figures["deliveries"]],
                 ["re-drives (second or later delivery of a task)", sum(figures["redelivered"].values())],
                 ["re-drives by task", json.dumps(figures["redelivered"]) or "{}"],
-                ["reconciler runs (its counts)", "; ".join(figures["reconcile_runs"]) or "none"],
+                ["reconciler: runs, jobs it re-drove", json.dumps(figures["reconciler"])],
                 ["files in storage", books["files_in_storage"]],
                 [
                     "zip (MB / s)",
