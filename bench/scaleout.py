@@ -483,6 +483,26 @@ def check_serving(checks: Checks, *, door: FrontDoor, s3: bool, sample: int = 20
     return {"zip_bytes": len(data), "zip_chunks": len(chunks), "zip_seconds": round(zip_seconds, 2)}
 
 
+def web_figures(log_dir: Path) -> dict:
+    """From gunicorn's access log: requests per web worker, and the form POST's time."""
+    per_worker: Counter = Counter()
+    post_ms: list[float] = []
+    path = log_dir / "access.log"
+    for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+        found = re.match(r'<(\d+)> (\d+) "(\w+) (\S+) [^"]*" (\d+)', line)
+        if not found:
+            continue
+        pid, _status, method, url, ms = found.groups()
+        per_worker[pid] += 1
+        if method == "POST" and url.endswith("/jobs/"):
+            post_ms.append(float(ms))
+    return {
+        "requests_per_worker": sorted(per_worker.values(), reverse=True),
+        "form_post_ms_median": common.median(post_ms),
+        "form_post_ms_p95": common.percentile(post_ms, 95),
+    }
+
+
 def deliveries(stack: Stack) -> dict:
     """Task deliveries from the worker logs: how many, and how many were second (or later) tries."""
     received = Counter()
@@ -607,6 +627,8 @@ def main(argv=None) -> int:
                 "5",
                 "--access-logfile",
                 str(log_dir / "access.log"),
+                "--access-logformat",
+                '%(p)s %(s)s "%(r)s" %(M)s',  # worker pid, status, request line, milliseconds
             ],
         )
         for worker, queue in WORKERS.items():
@@ -683,6 +705,12 @@ def main(argv=None) -> int:
         door = FrontDoor(base_url, user.username, common.PASSWORD)
         serving = check_serving(checks, door=door, s3=args.s3)
         figures = deliveries(stack)
+        web = web_figures(log_dir)
+        checks.add(
+            "both gunicorn workers served requests",
+            len(web["requests_per_worker"]) == 2,
+            f"requests per worker {web['requests_per_worker']}",
+        )
 
         latencies = [
             (job.finished_at - job.created_at).total_seconds()
@@ -701,6 +729,11 @@ def main(argv=None) -> int:
                 [
                     "job latency median / p95 / max (s)",
                     f"{common.median(latencies):.1f} / {common.percentile(latencies, 95):.1f} / {max(latencies, default=0):.1f}",
+                ],
+                ["requests per gunicorn worker", " / ".join(map(str, web["requests_per_worker"]))],
+                [
+                    "form POST median / p95 (ms)",
+                    f"{web['form_post_ms_median']:.0f} / {web['form_post_ms_p95']:.0f}",
                 ],
                 ["workers SIGKILLed", ", ".join(k["worker"] for k in stack.kills) or "none"],
                 ["task deliveries", figures["deliveries"]],
@@ -732,6 +765,7 @@ def main(argv=None) -> int:
                 "books": books,
                 "serving": serving,
                 "deliveries": figures,
+                "web": web,
                 "checks": [{"check": n, "ok": ok, "detail": d} for n, ok, d in checks.results],
             },
         )

@@ -34,6 +34,7 @@ EXPECTED = [
     "outputs served (302 to a signed URL on the S3 endpoint) with their bytes",
     "the bucket refuses unsigned URLs",
     "streamed zip of 20 outputs: every file, right CRCs, a manifest",
+    "both gunicorn workers served requests",
 ]
 
 
