@@ -3,7 +3,7 @@ S3 (moto_server on loopback), the downloads worker SIGKILLed mid-run, and the bo
 
 The script does the checking (from the database and the bucket) and exits 1 when any check
 fails; this test runs it with 20 jobs and reads its verdicts. Only the downloads worker is killed
-here: its store task is redelivered after the (20 s) visibility timeout. Killing a `default`
+here: its store task is redelivered after the (10 s) visibility timeout. Killing a `default`
 worker mid-poll leaves that poll chain to the reconciler (2 minutes of silence, then the next
 beat), too slow for a test; the 200-job runs in docs/BENCHMARKS.md kill both.
 """
@@ -31,7 +31,7 @@ EXPECTED = [
     "one output per succeeded job (no duplicates)",
     "every file row is in storage with its size",
     "no orphan files in storage",
-    "outputs served (302 to a signed URL on the S3 endpoint) with their bytes",
+    "20 outputs served (302 to a signed URL on the S3 endpoint) with their bytes",
     "the bucket refuses unsigned URLs",
     "streamed zip of 20 outputs: every file, right CRCs, a manifest",
     "both gunicorn workers served requests",
@@ -57,6 +57,10 @@ def test_twenty_jobs_through_gunicorn_three_workers_and_s3_survive_a_sigkilled_w
             "--s3",
             "--kill",
             "downloads",
+            "--visibility-timeout",
+            "10",
+            "--sim-delay",
+            "2",
             "--timeout",
             "120",
             "--database-url",
