@@ -3,7 +3,8 @@
 Starts, against its own PostgreSQL database and Redis (queue names and every broker key prefixed
 per run, so nobody else's workers or tasks are touched):
 
-- gunicorn, one master with `--workers 2`, serving wanweb.wsgi (whitenoise for static files);
+- gunicorn, one master with `--workers 2`, serving wanweb.wsgi (whitenoise for static files), with
+  the repo's gunicorn.conf.py for everything the command line does not set (worker class, threads);
 - three Celery worker processes (prefork, 2 children each): `default-a` and `default-b` on the
   `default` queue (submits, polls, the reconciler), `downloads` on the `downloads` queue (copying
   vendor output URLs into storage, CELERY_TASK_ROUTES);
