@@ -525,15 +525,16 @@ def job_apply_update(*, job: Job, update: Update) -> None:
         _accept_success(job, update)
         return
     if update.status == Status.CANCELED:
-        if _transition(
-            job,
-            from_statuses=ACTIVE_STATUSES,
-            status=JobStatus.CANCELED,
-            result=[],
-            finished_at=timezone.now(),
-        ):
-            _event(job, JobStatus.CANCELED, "Canceled by the vendor")
-            on_job_finished(job)  # the hold goes back, as for a cancel from our side
+        with transaction.atomic():  # final status, event and refund together (see _finish_success)
+            if _transition(
+                job,
+                from_statuses=ACTIVE_STATUSES,
+                status=JobStatus.CANCELED,
+                result=[],
+                finished_at=timezone.now(),
+            ):
+                _event(job, JobStatus.CANCELED, "Canceled by the vendor")
+                on_job_finished(job)  # the hold goes back, as for a cancel from our side
         return
     error = update.error or ProviderError("The vendor reported a failure without a reason.")
     job_fail(job=job, code=error.code, message=error.message)
@@ -651,17 +652,21 @@ def job_store_outputs(*, job_id: int) -> None:
 def _finish_success(job: Job) -> None:
     outputs = job.assets.filter(role=AssetRole.OUTPUT).count()
     cost = job.cost_final if job.cost_final is not None else job.cost_estimate
-    if _transition(
-        job,
-        from_statuses=[JobStatus.RUNNING],
-        status=JobStatus.SUCCEEDED,
-        progress=100,
-        result=[],
-        cost_final=cost,
-        finished_at=timezone.now(),
-    ):
-        _event(job, JobStatus.SUCCEEDED, f"{outputs} output{'s' if outputs != 1 else ''} stored")
-        on_job_finished(job)
+    # One transaction for the final status, its event and the settle: a worker killed in between
+    # (bench/scaleout.py did it) must not leave a succeeded job whose hold is never settled. Rolled
+    # back, the job is still running and the redelivered task finishes it.
+    with transaction.atomic():
+        if _transition(
+            job,
+            from_statuses=[JobStatus.RUNNING],
+            status=JobStatus.SUCCEEDED,
+            progress=100,
+            result=[],
+            cost_final=cost,
+            finished_at=timezone.now(),
+        ):
+            _event(job, JobStatus.SUCCEEDED, f"{outputs} output{'s' if outputs != 1 else ''} stored")
+            on_job_finished(job)
 
 
 def job_fail(*, job: Job, code: str, message: str) -> bool:
@@ -670,22 +675,23 @@ def job_fail(*, job: Job, code: str, message: str) -> bool:
     The message is usually the vendor's words: secrets are redacted before it is stored.
     """
     message = redact_text(message, limit=2000)
-    failed = _transition(
-        job,
-        from_statuses=ACTIVE_STATUSES,
-        status=JobStatus.FAILED,
-        error_code=str(code)[:40],
-        error_message=message[:2000],
-        result=[],
-        finished_at=timezone.now(),
-    )
-    if failed:
-        _event(job, JobStatus.FAILED, f"{code}: {message}")
-        on_job_finished(job)
-        if job.run_id is not None:
-            from generations import runs  # a compare run's job may be re-routed (runs.py)
+    with transaction.atomic():  # final status, event and refund together (see _finish_success)
+        failed = _transition(
+            job,
+            from_statuses=ACTIVE_STATUSES,
+            status=JobStatus.FAILED,
+            error_code=str(code)[:40],
+            error_message=message[:2000],
+            result=[],
+            finished_at=timezone.now(),
+        )
+        if failed:
+            _event(job, JobStatus.FAILED, f"{code}: {message}")
+            on_job_finished(job)
+    if failed and job.run_id is not None:
+        from generations import runs  # a compare run's job may be re-routed (runs.py), after the refund
 
-            runs.job_failover(job=job)
+        runs.job_failover(job=job)
     return failed
 
 
@@ -710,14 +716,19 @@ def job_cancel(*, membership: Membership, job: Job) -> bool:
     """Cancel a queued or running job now; the vendor is told after commit where it has a cancel."""
     if not job_can_manage(membership, job):
         raise PermissionDenied("Only the job's creator or a team admin can cancel it.")
-    canceled = _transition(
-        job, from_statuses=ACTIVE_STATUSES, status=JobStatus.CANCELED, result=[], finished_at=timezone.now()
-    )
-    if canceled:
-        _event(job, JobStatus.CANCELED, f"Canceled by {membership.user.username}")
-        on_job_finished(job)
-        if job.vendor_job_id:
-            transaction.on_commit(lambda: _enqueue(job_vendor_cancel_task, job.pk))
+    with transaction.atomic():  # final status, event and refund together (see _finish_success)
+        canceled = _transition(
+            job,
+            from_statuses=ACTIVE_STATUSES,
+            status=JobStatus.CANCELED,
+            result=[],
+            finished_at=timezone.now(),
+        )
+        if canceled:
+            _event(job, JobStatus.CANCELED, f"Canceled by {membership.user.username}")
+            on_job_finished(job)
+            if job.vendor_job_id:
+                transaction.on_commit(lambda: _enqueue(job_vendor_cancel_task, job.pk))
     return canceled
 
 

@@ -278,7 +278,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# Several deployments (or bench/test runs) sharing one Redis: CELERY_QUEUE_PREFIX goes in front of
+# the queue names (unset: `default` and `downloads`); see the broker key prefix at the end.
+QUEUE_PREFIX = env("CELERY_QUEUE_PREFIX")
+CELERY_TASK_DEFAULT_QUEUE = f"{QUEUE_PREFIX}default"
 
 # --- Broker faults (ops-faults; docs/ARCHITECTURE.md "Faults and observability") ---------------
 # A Redis restart or a dropped connection: web, worker and beat reconnect for as long as it takes
@@ -458,7 +461,7 @@ INPUT_URLS_ENABLED = env_bool("INPUT_URLS_ENABLED", PUBLIC_BASE_URL.startswith("
 API_RATE_LIMIT_PER_MINUTE = int(env("API_RATE_LIMIT_PER_MINUTE", "120") or 0)
 API_RATE_LIMIT_PREFIX = "wanweb-api-rate"
 
-CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": "downloads"}}
+CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": f"{QUEUE_PREFIX}downloads"}}
 CELERY_BEAT_SCHEDULE = {
     "reconcile-silent-jobs": {"task": "generations.tasks.job_reconcile_task", "schedule": 60.0},
     # Uploads kept for the generation form that no job took (generations/uploads.py).
@@ -466,3 +469,16 @@ CELERY_BEAT_SCHEDULE = {
     # Outgoing API webhooks: attempts due after long backoffs, and any finish that sent no signal.
     "sweep-api-webhooks": {"task": "wanweb.api.tasks.webhook_sweep_task", "schedule": 60.0},
 }
+
+# Broker keys for a Redis shared with other deployments or runs: CELERY_BROKER_KEY_PREFIX goes in
+# front of every key (kombu's global_keyprefix), so one's workers never take, or restore after a
+# crash, the other's messages. CELERY_UNACKED_RESTORE_SECONDS: how often a worker sweeps for
+# unacked messages past the visibility timeout (kombu's default: about every 100 s). Both unset:
+# nothing changes.
+if env("CELERY_BROKER_KEY_PREFIX"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env("CELERY_BROKER_KEY_PREFIX")
+if env("CELERY_UNACKED_RESTORE_SECONDS"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"] = env_int(
+        "CELERY_UNACKED_RESTORE_SECONDS", 10
+    )
+    CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
