@@ -269,8 +269,10 @@ def test_forged_deliveries_while_the_key_endpoint_is_slow_make_one_fetch_and_are
 
     assert len(answers) == 10
     assert {status for status, _ in answers} == {503}  # no keys yet: fal is asked to retry later
-    assert max(seconds for _, seconds in answers) < fal.JWKS_WAIT_SECONDS + 1.5
-    assert elapsed < 5
+    # Not a speed target: the key endpoint holds for 20 s, so anything far below that shows no
+    # delivery waited for it (a loaded CI machine took 3 s to answer ten threads).
+    assert max(seconds for _, seconds in answers) < fal.JWKS_WAIT_SECONDS + 8
+    assert elapsed < 12
     assert fetches == 1
     running_job.refresh_from_db()
     assert running_job.status == JobStatus.RUNNING and not running_job.result
