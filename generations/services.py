@@ -221,7 +221,8 @@ def job_create(
         raise PermissionDenied("That project belongs to another team.")
     if project.is_archived:
         raise RequestValidationError({"__all__": ["This project is archived. Restore it to generate."]})
-    if provider not in available_providers(project.team):
+    usable, credential = vendor_keys.provider_for_job(team=project.team, provider=provider)
+    if not usable:
         raise RequestValidationError(
             {"provider": [f"{registry.PROVIDER_LABELS.get(provider, provider)} is not configured."]}
         )
@@ -241,7 +242,6 @@ def job_create(
     )
     validated = catalog.validate_request(request)
     cost = catalog.estimate_cost(spec, validated.params, overrides=quota_selectors.price_overrides())
-    credential = vendor_keys.credential_for_job(team=project.team, vendor=provider)
 
     saved_files: list[str] = []
     public_id = uuid.uuid4()

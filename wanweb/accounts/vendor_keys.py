@@ -82,6 +82,21 @@ def credential_for_job(*, team: Team, vendor: str) -> VendorCredential | None:
     return VendorCredential.objects.filter(team=team, vendor=vendor, revoked_at__isnull=True).first()
 
 
+def provider_for_job(*, team: Team, provider: str) -> tuple[bool, VendorCredential | None]:
+    """(may `team` run a job on `provider` now, the credential it would be submitted with).
+
+    One query for a vendor and none for the keyless simulator: job_create asks this on every submit.
+    """
+    if provider not in registry.PROVIDERS:
+        return False, None
+    if provider not in VENDORS:
+        return True, None  # no key needed
+    credential = credential_for_job(team=team, vendor=provider)
+    if credential is not None:
+        return True, credential
+    return team.operator_keys_allowed and provider in registry.available_providers(), None
+
+
 def available_providers(*, team: Team | None, environ: Mapping[str, str] | None = None) -> list[str]:
     """The providers `team` can run jobs on: the simulator, its own keys, and (when allowed) the operator's.
 
