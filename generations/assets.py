@@ -151,22 +151,24 @@ def asset_save_output(*, job: Job, index: int, data: bytes, content_type: str = 
     except (media.MediaError, ValueError) as exc:
         # A file we cannot preview is still the user's result: keep it, show a generic tile.
         logger.warning("no preview for %s output %s: %s", job.public_id, index, exc)
-    asset, _ = Asset.objects.update_or_create(
+    return _output_row(
         job=job,
-        role=AssetRole.OUTPUT,
         index=index,
-        defaults={
-            "kind": kind,
-            "file": name,
-            "thumbnail": thumbnail,
-            "content_type": sniffed,
-            "size_bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "width": width,
-            "height": height,
-            "duration": duration,
-        },
+        kind=kind,
+        file=name,
+        thumbnail=thumbnail,
+        content_type=sniffed,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=width,
+        height=height,
+        duration=duration,
     )
+
+
+def _output_row(*, job: Job, index: int, **fields) -> Asset:
+    """The output's row, keyed by (job, index): a re-delivered store task updates it, never adds one."""
+    asset, _ = Asset.objects.update_or_create(job=job, role=AssetRole.OUTPUT, index=index, defaults=fields)
     return asset
 
 
@@ -206,23 +208,19 @@ def asset_save_output_file(*, job: Job, index: int, downloaded) -> Asset:
                 thumbnail = _write(f"{base}-thumb.webp", media.make_thumbnail(poster))
         except (media.MediaError, ValueError) as exc:
             logger.warning("no preview for %s output %s: %s", job.public_id, index, exc)
-    asset, _ = Asset.objects.update_or_create(
+    return _output_row(
         job=job,
-        role=AssetRole.OUTPUT,
         index=index,
-        defaults={
-            "kind": kind,
-            "file": name,
-            "thumbnail": thumbnail,
-            "content_type": sniffed,
-            "size_bytes": downloaded.size,
-            "sha256": downloaded.sha256,
-            "width": width,
-            "height": height,
-            "duration": duration,
-        },
+        kind=kind,
+        file=name,
+        thumbnail=thumbnail,
+        content_type=sniffed,
+        size_bytes=downloaded.size,
+        sha256=downloaded.sha256,
+        width=width,
+        height=height,
+        duration=duration,
     )
-    return asset
 
 
 def files_delete(names: list[str]) -> None:
