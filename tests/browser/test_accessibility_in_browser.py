@@ -43,6 +43,8 @@ def _main_pages(base: str, studio) -> list[str]:
         f"{base}/team/usage/",
         f"{base}/team/members/",
         f"{base}/team/vendor-keys/",
+        f"{base}/team/api-tokens/",
+        f"{base}/projects/{studio.project.public_id}/webhooks/",
         f"{base}/projects/",
         f"{base}/jobs/00000000-0000-0000-0000-000000000000/",  # the 404 page
     ]

@@ -34,6 +34,9 @@ def test_no_console_error_on_any_page(live_server, page):
         "/team/usage/",
         "/team/members/",
         "/team/vendor-keys/",
+        "/team/api-tokens/",
+        f"/projects/{studio.project.public_id}/webhooks/",
+        "/api/v1/docs",
         "/admin/",
         "/admin/generations/job/",
     ):
