@@ -88,7 +88,9 @@ def test_a_quiet_poll_schedules_by_the_learned_distribution_and_records_when_it_
     job = _running(acme_project, submitted_ago=10)
     polls = _Recorder()
     monkeypatch.setattr(services, "job_poll_task", polls)
-    monkeypatch.setattr(services, "get_client", lambda name, credential=None: _Vendor(Update(status=Status.RUNNING)))
+    monkeypatch.setattr(
+        services, "get_client", lambda name, credential=None: _Vendor(Update(status=Status.RUNNING))
+    )
     services.poll_expectation(job)  # the learned durations are cached per process (one query per 30 s)
 
     from django.db import connection
@@ -116,7 +118,9 @@ def test_near_the_learned_finish_it_polls_every_half_second(acme_project, monkey
     job = _running(acme_project, submitted_ago=60)
     polls = _Recorder()
     monkeypatch.setattr(services, "job_poll_task", polls)
-    monkeypatch.setattr(services, "get_client", lambda name, credential=None: _Vendor(Update(status=Status.RUNNING)))
+    monkeypatch.setattr(
+        services, "get_client", lambda name, credential=None: _Vendor(Update(status=Status.RUNNING))
+    )
     services.job_poll(job_id=job.pk, token="chain", sequence=0)
     assert polls.calls[0][1] == 0.5
 
