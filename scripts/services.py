@@ -65,8 +65,9 @@ FIELD_KEY_PATH = Path(
 
 
 def ensure_field_encryption_key() -> Path | None:
-    """`make run` only: write a Fernet key for teams' vendor keys to var/field_encryption_key once
-    (mode 600), unless FIELD_ENCRYPTION_KEYS is set. `make serve` does not: production sets it."""
+    """Write a Fernet key for teams' vendor keys to var/field_encryption_key once (mode 600), unless
+    FIELD_ENCRYPTION_KEYS is set: like var/secret_key, so a checkout's `manage.py` commands (check,
+    makemigrations, migrate) pass accounts.E001. Several machines must share one value: set it."""
     if os.environ.get("FIELD_ENCRYPTION_KEYS") or os.environ.get("FIELD_ENCRYPTION_KEYS_FILE"):
         return None
     if not FIELD_KEY_PATH.exists():
@@ -139,10 +140,12 @@ def ensure_redis() -> tuple[str, subprocess.Popen | None]:
 
 
 if __name__ == "__main__":
-    # `python scripts/services.py secret-key` makes sure var/secret_key exists (`make test` does);
+    # `python scripts/services.py secret-key` makes sure var/secret_key and var/field_encryption_key
+    # exist (the Makefile's install and test targets run it);
     # `python scripts/services.py redis` prints a REDIS_URL (starting a Redis that outlives this script).
     if sys.argv[1:] == ["secret-key"]:
         ensure_secret_key()
+        ensure_field_encryption_key()
     else:
         url, proc = ensure_redis()
         print(url)
