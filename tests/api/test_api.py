@@ -413,3 +413,23 @@ def test_a_spent_budget_is_a_402_and_a_disallowed_provider_a_403(client, alice_t
     refused = _post_job(client, alice_token, body)
     assert refused.status_code == 403 and refused.json()["errors"]["__all__"]
     assert Job.objects.count() == 0
+
+
+def _job_list_queries(client, token) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get("/api/v1/jobs", **bearer(token))
+    assert response.status_code == 200
+    return len(captured)
+
+
+def test_the_job_list_costs_the_same_queries_with_more_retried_jobs(client, alice_token, acme_project, alice):
+    first = JobFactory(project=acme_project, created_by=alice)
+    JobFactory(project=acme_project, created_by=alice, retry_of=first)
+    _job_list_queries(client, alice_token)  # the first use of a token also records its last use
+    few = _job_list_queries(client, alice_token)
+    for _ in range(5):
+        JobFactory(project=acme_project, created_by=alice, retry_of=first)
+    assert _job_list_queries(client, alice_token) == few

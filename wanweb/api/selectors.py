@@ -64,7 +64,7 @@ def _outputs_prefetch():
 def jobs_for_team(*, membership: Membership) -> QuerySet[Job]:
     return (
         Job.objects.filter(team=membership.team)
-        .select_related("project")
+        .select_related("project", "retry_of")
         .prefetch_related(_outputs_prefetch())
     )
 
