@@ -137,33 +137,38 @@ def asset_save_output(*, job: Job, index: int, data: bytes, content_type: str = 
     kind = media.kind_of(sniffed) or ("video" if job.makes_video else "image")
     base = f"{job_dir(job)}/output-{index}"
     name = _write(f"{base}.{_ext(sniffed)}", data)
-    width = height = None
-    duration = None
-    thumbnail = ""
-    try:
-        if kind == "image":
-            info = media.probe(data)
-            width, height = info.width, info.height
-            thumbnail = _write(f"{base}-thumb.webp", media.make_thumbnail(data))
-        elif kind == "video":
-            poster, duration, width, height = media.video_poster(data)
-            thumbnail = _write(f"{base}-thumb.webp", media.make_thumbnail(poster))
-    except (media.MediaError, ValueError) as exc:
-        # A file we cannot preview is still the user's result: keep it, show a generic tile.
-        logger.warning("no preview for %s output %s: %s", job.public_id, index, exc)
     return _output_row(
         job=job,
         index=index,
         kind=kind,
         file=name,
-        thumbnail=thumbnail,
         content_type=sniffed,
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
-        width=width,
-        height=height,
-        duration=duration,
+        **_preview(job, index, base, kind, image_bytes=lambda: data, video=data),
     )
+
+
+def _preview(job: Job, index: int, base: str, kind: str, *, image_bytes, video) -> dict:
+    """Size, duration and a WebP thumbnail (a poster frame for videos) of a stored output.
+
+    `image_bytes` reads the image (None: too large to preview); `video` is its bytes or a file.
+    """
+    preview = {"width": None, "height": None, "duration": None, "thumbnail": ""}
+    try:
+        if kind == "image" and image_bytes is not None:
+            data = image_bytes()
+            info = media.probe(data)
+            preview.update(width=info.width, height=info.height)
+            preview["thumbnail"] = _write(f"{base}-thumb.webp", media.make_thumbnail(data))
+        elif kind == "video":
+            poster, duration, width, height = media.video_poster(video)
+            preview.update(width=width, height=height, duration=duration)
+            preview["thumbnail"] = _write(f"{base}-thumb.webp", media.make_thumbnail(poster))
+    except (media.MediaError, ValueError) as exc:
+        # A file we cannot preview is still the user's result: keep it, show a generic tile.
+        logger.warning("no preview for %s output %s: %s", job.public_id, index, exc)
+    return preview
 
 
 def _output_row(*, job: Job, index: int, **fields) -> Asset:
@@ -192,34 +197,22 @@ def asset_save_output_file(*, job: Job, index: int, downloaded) -> Asset:
         base = f"{job_dir(job)}/output-{index}"
         handle.seek(0)
         name = default_storage.save(f"{base}.{_ext(sniffed)}", File(handle))
-        width = height = None
-        duration = None
-        thumbnail = ""
-        try:
-            if kind == "image" and downloaded.size <= THUMBNAIL_MAX_IMAGE_BYTES:
-                handle.seek(0)
-                data = handle.read()
-                info = media.probe(data)
-                width, height = info.width, info.height
-                thumbnail = _write(f"{base}-thumb.webp", media.make_thumbnail(data))
-                del data
-            elif kind == "video":
-                poster, duration, width, height = media.video_poster(handle)
-                thumbnail = _write(f"{base}-thumb.webp", media.make_thumbnail(poster))
-        except (media.MediaError, ValueError) as exc:
-            logger.warning("no preview for %s output %s: %s", job.public_id, index, exc)
+
+        def image_bytes() -> bytes:
+            handle.seek(0)
+            return handle.read()
+
+        fits = downloaded.size <= THUMBNAIL_MAX_IMAGE_BYTES
+        preview = _preview(job, index, base, kind, image_bytes=image_bytes if fits else None, video=handle)
     return _output_row(
         job=job,
         index=index,
         kind=kind,
         file=name,
-        thumbnail=thumbnail,
         content_type=sniffed,
         size_bytes=downloaded.size,
         sha256=downloaded.sha256,
-        width=width,
-        height=height,
-        duration=duration,
+        **preview,
     )
 
 
