@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from generations import services
 from generations.models import Job, JobStatus
@@ -334,3 +334,66 @@ def test_submits_racing_refunds_never_overdraw_and_the_books_balance():
         assert LedgerEntry.objects.filter(team=team, kind=LedgerKind.REFUND).count() == 10
         assert not outcome.sample_errors, outcome.sample_errors[:3]
         assert_books_balance(team)
+
+
+def _wait_until_blocked_on_a_lock(timeout: float = 10.0) -> bool:
+    """True once some other backend of this database waits for a lock (pg_stat_activity)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_submit_creating_its_member_wallet_holds_no_lock_on_the_team_wallet():
+    """The interleaving behind a deadlock once seen in the races above, made to happen every time.
+
+    Another submit of the same member has inserted the member's wallet (not committed yet) and
+    will next lock the team's wallet. Our submit must wait for that insert without holding the
+    team wallet's lock; when it held it, PostgreSQL broke the cycle by failing one of the two.
+    """
+    team, people, project_id = new_team(members=2)
+    set_team_quota(team, budget_usd=Decimal("1.00"))
+    member = people[1]
+    team_wallet = quotas.wallet_current(team=team, membership=None)  # committed, as after a first submit
+    inserted, go_on = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    made: list[Job] = []
+
+    def other_submit():
+        try:
+            with transaction.atomic():
+                quotas.wallet_current(team=team, membership=member)
+                inserted.set()
+                go_on.wait(JOIN_TIMEOUT)
+                Wallet.objects.select_for_update().get(pk=team_wallet.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    def our_submit():
+        try:
+            made.append(submit_as(member.pk, project_id)())
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    other = threading.Thread(target=_in_own_connection(other_submit))
+    ours = threading.Thread(target=_in_own_connection(our_submit))
+    other.start()
+    assert inserted.wait(JOIN_TIMEOUT)
+    ours.start()
+    assert _wait_until_blocked_on_a_lock(), "our submit never waited for the uncommitted member wallet"
+    go_on.set()
+    for thread in (other, ours):
+        thread.join(JOIN_TIMEOUT)
+        assert not thread.is_alive(), "a submit hung"
+
+    assert not errors, errors
+    assert len(made) == 1
+    assert Wallet.objects.filter(team=team, membership=member).count() == 1
+    assert_books_balance(team)

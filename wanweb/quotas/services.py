@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import partial
 
 from django.db import transaction
-from django.db.models import Case, F, Q, When
+from django.db.models import Case, Exists, F, Q, When
 from django.db.models.functions import Round
 from django.utils import timezone
 
@@ -121,20 +121,31 @@ def quota_reserve(
 
 def _lock_wallets(membership, team, team_q, member_q, now) -> tuple[Wallet, Wallet]:
     """This period's team and member wallets, locked in one query (team first: NULL membership
-    sorts first), created on the period's first submit."""
+    sorts first), created on the period's first submit.
+
+    The query locks nothing unless both wallets exist. A submit that held the team wallet's lock
+    while it inserted the member's wallet would deadlock with one that had inserted that member
+    wallet first and was waiting for the team wallet's lock (PostgreSQL reports it as a deadlock
+    on `wallet_unique_period`). So the missing wallets are created holding no lock, team first,
+    and only then are both locked.
+    """
     start, _ = selectors.period_bounds(team_q.period, team.time_zone, now)
+    this_period = Wallet.objects.filter(team=team, period_start=start)
 
     def locked() -> dict[int | None, Wallet]:
         rows = (
-            Wallet.objects.select_for_update()
-            .filter(team=team, period_start=start)
+            this_period.select_for_update()
             .filter(Q(membership__isnull=True) | Q(membership=membership))
+            .filter(
+                Exists(this_period.filter(membership__isnull=True)),
+                Exists(this_period.filter(membership=membership)),
+            )
             .order_by(F("membership_id").asc(nulls_first=True))
         )
         return {wallet.membership_id: wallet for wallet in rows}
 
     wallets = locked()
-    if None not in wallets or membership.pk not in wallets:
+    if not wallets:
         wallet_current(team=team, membership=None, now=now)
         wallet_current(team=team, membership=membership, now=now)
         wallets = locked()
