@@ -36,6 +36,8 @@ max_requests_jitter = 200
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Both through the app's redaction: share links and vendor input URLs carry tokens in their paths.
+logger_class = "wanweb.ops.gunicorn_logging.RedactingLogger"
 
 # Proxy headers: gunicorn takes X-Forwarded-Proto (and friends) only from the addresses in
 # forwarded_allow_ips, default 127.0.0.1 (a proxy on the same machine). Behind a proxy on another

@@ -58,7 +58,8 @@ def known_secrets() -> list[str]:
             password = None
         if password:
             found.append(password)
-    secret_key = getattr(settings, "SECRET_KEY", "")
+    # gunicorn's master logs before any Django setup (wanweb/ops/gunicorn_logging.py): no settings yet.
+    secret_key = getattr(settings, "SECRET_KEY", "") if settings.configured else ""
     if secret_key:
         found.append(secret_key)
     for source in list(_sources):
@@ -68,6 +69,17 @@ def known_secrets() -> list[str]:
         except Exception:  # noqa: S112
             continue
     return found
+
+
+# Two kinds of our URLs carry a secret in their path: public share links (`/s/<token>/...`) and
+# the signed input files vendors fetch (`/inputs/<token>/`). Log lines name paths (Django's
+# "Not Found: /s/...", gunicorn's access log), and a share token is a random string that the
+# shape-based redaction misses now and then (one without a digit), so the path rule is explicit.
+_TOKEN_IN_PATH = re.compile(r"(/(?:s|inputs)/)[^/?#\s\"']+")
+
+
+def redact_token_paths(text: str) -> str:
+    return _TOKEN_IN_PATH.sub(r"\1[redacted]", text)
 
 
 def redact_text(text: object, *, limit: int | None = 500) -> str:
@@ -89,7 +101,7 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # bad %-args: log what we have rather than lose the record
             message = f"{record.msg} {record.args}"
-        record.msg = redact(message, secrets, limit=None)
+        record.msg = redact(redact_token_paths(message), secrets, limit=None)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -74,6 +74,14 @@ def test_make_serve_web_part_serves_pages_and_static_files_without_debug(tmp_pat
         # DEBUG really is off: an unknown URL gets the app's 404 page, not Django's technical one.
         missing = httpx.get(f"http://127.0.0.1:{port}/no-such-page/", timeout=5)
         assert missing.status_code == 404 and "URLconf" not in missing.text
+        # Tokens in paths (share links, vendor input URLs) never reach the access log: one
+        # without a digit, which the shape-based redaction alone would let through.
+        share_token, input_token = "AbcdefGhijkLmnopQrstuVwxyzAbcdefGhijkLmnopQ", "signedInputTokenXyZ"
+        httpx.get(
+            f"http://127.0.0.1:{port}/s/{share_token}/",
+            headers={"Referer": f"http://127.0.0.1:{port}/inputs/{input_token}/"},
+            timeout=5,
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -83,6 +91,10 @@ def test_make_serve_web_part_serves_pages_and_static_files_without_debug(tmp_pat
                 process.kill()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/login/", timeout=2)
+    served = log.read_text()
+    assert '"GET /s/[redacted]/ HTTP/1.1" 404' in served, served  # the access line is there...
+    assert share_token not in served and input_token not in served  # ...without either token
+    assert "/inputs/[redacted]/" in served
     # It migrated, and (unlike `make run`) it never created the demo superuser.
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
         assert db.execute("select count(*) from django_migrations").fetchone()[0] > 0
