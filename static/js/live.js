@@ -24,7 +24,9 @@
       var typical = Number(clock.dataset.typical || 0);
       if (eta && typical) {
         var left = typical - elapsed;
-        eta.textContent = left >= 5 ? "about " + roughly(left) + " left" : "longer than usual (" + roughly(typical) + ")";
+        // Seconds before the usual time are "almost done"; only past it is the job slow.
+        eta.textContent = left >= 5 ? "about " + roughly(left) + " left"
+          : left > 0 ? "almost done" : "taking longer than usual (" + roughly(typical) + ")";
       }
     });
   }

@@ -353,12 +353,37 @@
   window.addEventListener("scroll", queueFit, { passive: true });
   window.addEventListener("resize", queueFit);
 
+  // ---- a swapped form keeps the keyboard where it was ------------------------------------
+  // A submit's answer and a change of provider, mode or model replace the whole form. htmx puts
+  // the focus back on an element of the same id; the Generate button has none, so a keyboard
+  // user who pressed it was dropped to <body> (the next Tab started over at "Skip to content").
+  var focusKey = null;
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var request = requestOf(e.detail);
+    var aimsAtForm = isFormPost(e.detail) || (!!request.target && request.target.id === "generation-form");
+    if (!aimsAtForm) return;
+    var form = theForm();
+    var active = document.activeElement;
+    focusKey = null;
+    if (!form || !active || active.id || !form.contains(active)) return;
+    if (active.type === "submit") focusKey = "button[type=submit]";
+    else if (active.name) focusKey = '[name="' + CSS.escape(active.name) + '"]';
+  });
+  function restoreFocus(form) {
+    var key = focusKey;
+    focusKey = null;
+    if (!key || (document.activeElement && document.activeElement !== document.body)) return;
+    var el = form.querySelector(key);
+    if (el && el.offsetParent !== null) el.focus({ preventScroll: true });
+  }
+
   function setUp(form) {
     if (!form) return;
     swapping = false;
     flushParked();
     restoreDraft(form);
-    announceRefusal(form);
+    announceRefusal(form);  // a refusal moves the focus to the problem first
+    restoreFocus(form);
     setUploading(0);  // a swapped-in form gets the current upload state
   }
   document.addEventListener("htmx:load", function (e) {

@@ -75,6 +75,23 @@ def test_ctrl_enter_twice_within_half_a_second_makes_one_job(studio, acme_projec
     assert page.js_errors == []
 
 
+def test_the_keyboard_stays_on_generate_after_a_submit_from_the_button(studio, acme_project):
+    """The answer replaces the whole form; a keyboard user who pressed Generate used to land on
+    <body>, so the next Tab started again at the top of the page."""
+    page = studio()
+    page.get_by_label("Prompt", exact=True).fill("A paper crane on a windowsill")
+    generate = page.locator("#generation-form button[type=submit]")
+    generate.focus()
+    with page.expect_response(lambda r: r.request.method == "POST" and "/jobs/" in r.url):
+        page.keyboard.press("Enter")
+    page.locator(".job-card").first.wait_for()
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.matches('#generation-form button[type=submit]')"
+    )
+    assert Job.objects.filter(project=acme_project).count() == 1
+    assert page.js_errors == []
+
+
 def test_the_same_form_is_not_sent_twice_while_a_submit_is_in_flight(studio, acme_project):
     page = studio()
     page.get_by_label("Prompt", exact=True).fill("A paper crane on a windowsill")
