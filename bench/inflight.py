@@ -143,6 +143,7 @@ def run(args, fake, worker, vendor, redis_url, queues) -> int:
     )
     time.sleep(3)
     cpu_before = pipeline.tree_cpu_seconds(worker.pid)
+    main_cpu_before = pipeline.process_cpu_seconds(worker.pid)
     fake_cpu_before = fake.cpu_seconds()
     ids: list[int] = []
     created = threading.Event()
@@ -194,6 +195,7 @@ def run(args, fake, worker, vendor, redis_url, queues) -> int:
     wall = time.monotonic() - started
     time.sleep(1)
     cpu = pipeline.tree_cpu_seconds(worker.pid) - cpu_before
+    main_cpu = pipeline.process_cpu_seconds(worker.pid) - main_cpu_before
     fake_cpu = fake.cpu_seconds() - fake_cpu_before
     stats = fake.stats()
     done = Job.objects.filter(pk__in=ids, status="succeeded").count()
@@ -218,6 +220,7 @@ def run(args, fake, worker, vendor, redis_url, queues) -> int:
         "status_calls": stats["status_calls"],
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 2),
+        "worker_main_process_cpu_s": round(main_cpu, 2),  # consumer + timer + poll dispatcher thread
         "cpu_per_job_ms": round(cpu / max(1, done) * 1000, 1),
         "cpu_per_status_call_ms": round(cpu / max(1, stats["status_calls"]) * 1000, 2),
         "fake_vendor_cpu_s": round(fake_cpu, 2),

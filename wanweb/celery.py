@@ -13,6 +13,7 @@ app = Celery("wanweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.steps["worker"].add("wanweb.ops.heartbeat:HeartbeatStep")  # /readyz and Admin > System count these
+app.steps["worker"].add("generations.dispatch:PollDispatcherStep")  # sends due polls (polls queue)
 
 
 @after_setup_logger.connect
