@@ -76,6 +76,12 @@ def main() -> int:
     parser.add_argument(
         "--settle", type=float, default=10.0, help="seconds after the last create before lags count"
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=0,
+        help="stop sampling after this many seconds (0: spread + duration + 600)",
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument(
         "--queues", default=None, help="the worker's -Q (default: every queue the app routes to)"
@@ -165,7 +171,7 @@ def run(args, fake, worker, vendor, redis_url, queues) -> int:
     waiting_max: dict[str, int] = {}
     counting_from = None
     next_reconcile = time.monotonic() + 20
-    deadline = time.monotonic() + args.spread + args.duration + 600
+    deadline = time.monotonic() + (args.timeout or args.spread + args.duration + 600)
     active = Job.objects.filter(project=project, status__in=services.ACTIVE_STATUSES)
     while time.monotonic() < deadline:
         now = time.time()
