@@ -5,7 +5,8 @@ seconds go to one prefork worker (`--concurrency`, default 4) on PostgreSQL, wit
 history of that duration. Jobs are created at a steady rate over `--spread` seconds (0: all at
 once), so the submit burst is measured only when asked for. While they run, this process:
 
-  - samples every active job's (poll_count, poll_due_at) every `--sample` seconds in one query;
+  - samples every active job's (poll_count, poll_due_at) every `--sample` seconds in one query
+    ("in flight" = submitted or running with a poll scheduled);
     a poll's lag is when its claim was first seen (poll_count went up) minus the due time the
     previous poll recorded, so lags are measured to within one sampling interval. Only polls
     after the last job was created count (`--settle` seconds later), so the figures are for the
@@ -163,7 +164,8 @@ def run(args, fake, worker, vendor, redis_url, queues) -> int:
         flush=True,
     )
     last: dict[int, tuple[int, float | None]] = {}
-    lags: list[float] = []
+    lags: list[float] = []  # steady state: every job created (and --settle s more)
+    lags_all: list[float] = []  # from the first poll, the submit ramp included
     late_polls: list[tuple[float, int]] = []
     redrives = 0
     in_flight_max = 0
@@ -181,11 +183,12 @@ def run(args, fake, worker, vendor, redis_url, queues) -> int:
         rows = list(active.values_list("pk", "poll_count", "poll_due_at"))
         if not rows and created.is_set():
             break
-        in_flight_max = max(in_flight_max, len(rows))
+        in_flight_max = max(in_flight_max, sum(1 for _, count, due in rows if due is not None))
         for pk, count, due in rows:
             previous = last.get(pk)
             if previous is not None and count > previous[0] and previous[1] is not None:
                 lag = max(0.0, now - previous[1])
+                lags_all.append(lag)
                 if counting:
                     lags.append(lag)
                     if lag > 1.0:
@@ -219,6 +222,10 @@ def run(args, fake, worker, vendor, redis_url, queues) -> int:
         "poll_lag_p99_s": round(common.percentile(lags, 99), 3) if lags else None,
         "poll_lag_max_s": round(max(lags), 3) if lags else None,
         "polls_late_over_1s": len(late_polls),
+        "poll_lag_all_samples": len(lags_all),
+        "poll_lag_all_median_s": round(common.median(lags_all), 3) if lags_all else None,
+        "poll_lag_all_p99_s": round(common.percentile(lags_all, 99), 3) if lags_all else None,
+        "poll_lag_all_max_s": round(max(lags_all), 3) if lags_all else None,
         "reconciler_redrives": redrives,
         "broker_unacked_max": unacked_max,
         "broker_waiting_max": waiting_max,
@@ -271,6 +278,9 @@ def run(args, fake, worker, vendor, redis_url, queues) -> int:
                 for k in (
                     "broker_waiting_max",
                     "polls_late_over_1s",
+                    "poll_lag_all_median_s",
+                    "poll_lag_all_p99_s",
+                    "poll_lag_all_max_s",
                     "wall_s",
                     "fake_vendor_cpu_s",
                     "load_average",
