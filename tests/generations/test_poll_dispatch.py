@@ -121,3 +121,35 @@ def test_only_a_worker_serving_the_polls_queue_runs_the_dispatcher(settings):
     polls_queue = settings.CELERY_TASK_ROUTES["generations.tasks.job_poll_task"]["queue"]
     assert dispatch.serves_polls([settings.CELERY_TASK_DEFAULT_QUEUE, polls_queue])
     assert not dispatch.serves_polls([settings.CELERY_TASK_DEFAULT_QUEUE])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_never_claim_the_same_poll(acme_project):
+    """PostgreSQL: a second dispatcher skips the rows the first has locked (FOR UPDATE SKIP LOCKED)
+    and, once the first commits, finds them dispatched."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (SQLite serialises writers on the whole file)")
+    import threading
+
+    from django.db import connections, transaction
+
+    job = _job(acme_project, due_in=-1, vendor_job_id="contended")
+    locked, release, second = threading.Event(), threading.Event(), []
+
+    def first_dispatcher_mid_claim():
+        try:
+            with transaction.atomic():
+                list(dispatch.due_polls(timezone.now()).select_for_update(skip_locked=True).values("pk"))
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=first_dispatcher_mid_claim)
+    thread.start()
+    assert locked.wait(10)
+    second.extend(_dispatch())
+    release.set()
+    thread.join(10)
+    assert second == []  # locked by the first: skipped, not sent twice
+    assert _dispatch() == [(job.pk, "chain", 0)]  # the first never claimed it (no update): still due
