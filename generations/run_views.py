@@ -10,12 +10,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from generations import compare, run_selectors, runs, selectors, services, studio
 from generations.forms import GenerationForm
 from generations.models import RunCell
+from providers import registry
 from providers.base import RequestValidationError
 from wanweb import params
 from wanweb.accounts.views import team_required
@@ -155,3 +156,45 @@ def run_create(request, project_id):
     form.add_error(None, refusal)
     context = {**studio.form_context(project, membership, form), "refused": refusal}
     return render(request, "generations/studio_form.html#generation-form", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# The team's failover settings: everyone in the team sees them, owners and admins change them
+# (the vendor keys page's convention)
+# ---------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@team_required
+def run_settings(request):
+    membership = request.membership
+    team_settings = runs.team_settings(membership.team)
+    providers = runs.team_usable_providers(membership.team)
+    form = compare.RunSettingsForm(
+        request.POST if request.method == "POST" else None,
+        providers=providers,
+        initial_order=list(team_settings.provider_order or []),
+        initial={"failover_enabled": team_settings.failover_enabled},
+    )
+    status = 200
+    if request.method == "POST":
+        if not membership.can_manage_members:
+            raise PermissionDenied
+        if form.is_valid():
+            runs.team_settings_update(
+                membership=membership,
+                failover_enabled=form.cleaned_data["failover_enabled"],
+                provider_order=form.cleaned_data["provider_order"],
+            )
+            messages.success(request, "Failover settings saved.")
+            return redirect("generations:run-settings")
+        status = 400
+    order = [p for p in (team_settings.provider_order or []) if p in providers]
+    context = {
+        "actor": membership,
+        "form": form,
+        "team_settings": team_settings,
+        "order": order,
+        "order_labels": [registry.PROVIDER_LABELS.get(p, p) for p in order],
+    }
+    return render(request, "generations/run_settings.html", context, status=status)

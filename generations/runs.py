@@ -471,6 +471,32 @@ def team_settings(team) -> TeamRunSettings:
     return TeamRunSettings.objects.filter(team=team).first() or TeamRunSettings(team=team)
 
 
+def team_usable_providers(team) -> list[str]:
+    """The providers the team may use at all (configured for it and allowed by its quota), in the
+    catalog's order: what its failover preference list may name."""
+    allowed = quota_selectors.limits_from(quota_selectors.team_quota(team), None).providers
+    available = set(services.available_providers(team))
+    return [p for p in catalog.PROVIDER_ORDER if p in available and (allowed is None or p in allowed)]
+
+
+def team_settings_update(
+    *, membership: Membership, failover_enabled: bool, provider_order: Sequence[str]
+) -> TeamRunSettings:
+    """Owners and admins set the team's failover switch and preference order (providers it may use,
+    each once). PermissionDenied below admin; ValueError for a provider the team cannot use."""
+    if not membership.can_manage_members:
+        raise PermissionDenied("Only owners and admins change the team's failover settings.")
+    usable = set(team_usable_providers(membership.team))
+    order = list(dict.fromkeys(provider_order))
+    unknown = [p for p in order if p not in usable]
+    if unknown:
+        raise ValueError(f"This team cannot use {', '.join(unknown)}.")
+    settings, _ = TeamRunSettings.objects.update_or_create(
+        team=membership.team, defaults={"failover_enabled": failover_enabled, "provider_order": order}
+    )
+    return settings
+
+
 def provider_order(team) -> list[str]:
     """The team's preference order, then every other provider in the catalog's order."""
     preferred = [p for p in team_settings(team).provider_order if isinstance(p, str)]

@@ -62,6 +62,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/vote/", run_views.run_vote, name="run-vote"),
     path("runs/<uuid:run_id>/share-links/", share_views.share_list, name="share-list-run"),
     path("runs/<uuid:run_id>/share-links/new/", share_views.share_create, name="share-create-run"),
+    path("team/failover/", run_views.run_settings, name="run-settings"),
     path("inputs/<str:token>/", views.input_file, name="input-file"),
     path("webhooks/<str:provider>/", webhooks.vendor_webhook, name="webhook"),
     path("webhooks/<str:provider>/<uuid:credential_id>/", webhooks.vendor_webhook, name="webhook-team"),

@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from generations.models import Collection, CollectionItem, Job, Run, RunCell, RunVote, ShareLink
+from generations.models import (
+    Collection,
+    CollectionItem,
+    Job,
+    Run,
+    RunCell,
+    RunVote,
+    ShareLink,
+    TeamRunSettings,
+)
 from generations.sharing import share_link_create
 from tests.factories import JobFactory, MembershipFactory, UserFactory, make_output
 from wanweb.accounts import vendor_keys
@@ -319,6 +328,21 @@ CASES = [
         None,
         _expect(OK, OK, FORBIDDEN, FORBIDDEN),
     ),
+    # Like vendor keys: everyone sees the team's failover settings, owners and admins change them.
+    (
+        "failover settings page",
+        "get",
+        lambda w: reverse("generations:run-settings"),
+        None,
+        _expect(OK, OK, OK, OK, OK),
+    ),
+    (
+        "change the failover settings",
+        "post",
+        lambda w: reverse("generations:run-settings"),
+        {"failover_enabled": "on", "order_1": "simulator"},
+        _expect(OK, OK, FORBIDDEN, FORBIDDEN, OK),  # the outsider changes his own team's
+    ),
     (
         "ledger CSV",
         "get",
@@ -341,6 +365,11 @@ def _snapshot(w: World) -> tuple:
         ShareLink.objects.count(),
         RunVote.objects.count(),
         RunCell.objects.filter(winner=True).count(),
+        list(
+            TeamRunSettings.objects.filter(team=w.project.team).values_list(
+                "failover_enabled", "provider_order"
+            )
+        ),
         Invite.objects.filter(revoked_at__isnull=True).count(),
         VendorCredential.objects.filter(team=w.project.team, revoked_at__isnull=True).count(),
         VendorCredential.objects.filter(team=w.project.team).count(),
