@@ -585,10 +585,15 @@ class RunCell(models.Model):
     job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     note = models.CharField(max_length=500, blank=True)  # a translated parameter, or why it is left out
     winner = models.BooleanField(default=False)
+    # Bumped by a vote, a winner change or a failover (runs.py), so the page's poller sends the cell
+    # to everyone else looking at the run; a change of the cell's job shows through job.updated_at.
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["row", "col"]
         constraints = [models.UniqueConstraint(fields=["run", "row", "col"], name="run_cell_unique_position")]
+        # The poller's "which cells changed since T" (run_selectors.run_cells with since).
+        indexes = [models.Index(fields=["run", "updated_at"], name="run_cell_run_updated")]
 
     def __str__(self) -> str:
         return f"cell {self.row},{self.col} of {self.run_id}"

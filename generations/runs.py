@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from generations import services
 from generations.assets import UploadedInput, files_delete
@@ -425,12 +426,15 @@ def run_pick_winner(*, membership: Membership, run: Run, cell: RunCell) -> bool:
     """Make `cell` its row's winner (a second pick of the same cell unpicks it); returns whether it
     is the winner now. The winner's outputs become the picker's favourites, so the gallery shows them."""
     _require_member(membership, run)
+    now = timezone.now()  # every cell whose mark changes is stamped: other viewers' pollers send it
     with transaction.atomic():
         if cell.winner:
-            RunCell.objects.filter(pk=cell.pk).update(winner=False)
+            RunCell.objects.filter(pk=cell.pk).update(winner=False, updated_at=now)
             return False
-        RunCell.objects.filter(run=run, row=cell.row).exclude(pk=cell.pk).update(winner=False)
-        RunCell.objects.filter(pk=cell.pk).update(winner=True)
+        RunCell.objects.filter(run=run, row=cell.row, winner=True).exclude(pk=cell.pk).update(
+            winner=False, updated_at=now
+        )
+        RunCell.objects.filter(pk=cell.pk).update(winner=True, updated_at=now)
         if cell.job_id is not None:
             for asset in Asset.objects.filter(job_id=cell.job_id, role=AssetRole.OUTPUT):
                 Favourite.objects.get_or_create(user=membership.user, asset=asset)
@@ -441,14 +445,15 @@ def run_vote_toggle(*, membership: Membership, run: Run, cell: RunCell) -> bool:
     """One vote per member per cell: a second vote takes it back. Returns whether the vote stands."""
     _require_member(membership, run)
     deleted, _ = RunVote.objects.filter(cell=cell, user=membership.user).delete()
-    if deleted:
-        return False
-    try:
-        with transaction.atomic():
-            RunVote.objects.create(cell=cell, user=membership.user)
-    except IntegrityError:
-        pass  # a double click racing itself: the vote stands
-    return True
+    if not deleted:
+        try:
+            with transaction.atomic():
+                RunVote.objects.create(cell=cell, user=membership.user)
+        except IntegrityError:
+            pass  # a double click racing itself: the vote stands
+    # The count changed: stamp the cell so other viewers' pollers send it with its new count.
+    RunCell.objects.filter(pk=cell.pk).update(updated_at=timezone.now())
+    return not deleted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -563,7 +568,7 @@ def _job_failover(job: Job) -> Job | None:
                     new_job, JobStatus.QUEUED, message + (f" ({'; '.join(notes)})" if notes else "")
                 )
                 services.job_event(job, JobStatus.FAILED, message)
-                RunCell.objects.filter(pk=cell.pk, job=job).update(job=new_job)
+                RunCell.objects.filter(pk=cell.pk, job=job).update(job=new_job, updated_at=timezone.now())
             return new_job
         except RequestValidationError:
             continue
