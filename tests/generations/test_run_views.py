@@ -125,7 +125,9 @@ def test_another_members_vote_reaches_my_poll_with_the_new_count(client, alice, 
     assert '<span class="vote-count">1</span>' in cell and 'aria-pressed="false"' in cell  # bob's, not hers
 
 
-def test_a_winner_pick_reaches_other_viewers_with_both_cells_and_the_row_mark(client, alice, bob, acme_project):
+def test_a_winner_pick_reaches_other_viewers_with_both_cells_and_the_row_mark(
+    client, alice, bob, acme_project
+):
     run = _run(alice, acme_project)
     for cell in RunCell.objects.filter(run=run):
         _succeed(cell.job)
