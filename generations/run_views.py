@@ -78,6 +78,7 @@ def run_changes(request, run_id):
         "membership": membership,
         "changed": changed,
         "changed_rows": [(row, winners.get(row)) for row in rows],
+        "running_jobs": selectors.team_active_job_count(team=run.team),  # the top bar's count
         "polling": polling,
         "since": now.isoformat(),
         "idle_seconds": IDLE_SECONDS,

@@ -97,7 +97,9 @@ def test_changes_send_only_changed_cells_and_stop_polling_when_done(client, alic
         _succeed(cell.job)
     url = reverse("generations:run-changes", args=[run.public_id])
     html = client.get(url, {"since": since.isoformat()}, headers=HX).content.decode()
-    assert html.count('hx-swap-oob="true"') == 4  # two cells, their row's winner mark, the poller
+    # two cells, their row's winner mark, the poller, the top bar's running count (now none)
+    assert html.count('hx-swap-oob="true"') == 5
+    assert 'id="running-jobs"' in html and 'running-count">0<' in html
     assert 'data-polling="false"' in html and "every 2s" not in html and "every 5s" in html
     assert "idle=1" in html  # from now on the slow pace, for teammates' votes and winners
     assert client.get(url, {"since": "garbage"}, headers=HX).status_code == 200  # the pace changed
