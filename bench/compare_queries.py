@@ -1,7 +1,7 @@
 """The compare page's SQL query count at 2, 12 and 48 cells (a measurement, not a test).
 
-Target (issue 15): the page and its live refresh run the same number of queries whatever the
-number of cells. Runs are made through generations.runs.run_create on the simulator (the submit
+Target (issue 15): the page, its live refresh and the run's public share page run the same number
+of queries whatever the number of cells. Runs are made through generations.runs.run_create on the simulator (the submit
 tasks are not sent: no worker is needed), then every job is marked succeeded with a stored output.
 
     .venv/bin/python bench/compare_queries.py                       # throwaway SQLite under bench/out/
@@ -52,7 +52,7 @@ def run(vendor: str, runs_per_page: int) -> int:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from generations import runs, services
+    from generations import runs, services, sharing
     from generations.assets import asset_save_output
     from generations.models import Job, JobStatus
 
@@ -83,9 +83,11 @@ def run(vendor: str, runs_per_page: int) -> int:
             status=JobStatus.SUCCEEDED, submitted_at=now, finished_at=now, updated_at=now
         )
         since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+", "%2B")
+        _link, token = sharing.share_link_create(actor=membership, run=run)
         pages = {
             "compare page": run.detail_url,
             "refresh (all changed)": f"{run.detail_url}changes/?since={since}",
+            "public share page": f"/s/{token}/",
         }
         for name, url in pages.items():
             client.get(url)

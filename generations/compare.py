@@ -1,5 +1,5 @@
 """The studio form's "Compare" section: its fields, its live count and estimate, and turning a
-submit into runs.run_create (generations/runs.py does the work)."""
+submit into runs.run_create (generations/runs.py does the work); and the team's failover settings form."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django import forms
 
 from generations import runs
 from generations.forms import GenerationForm
-from providers import catalog
+from providers import catalog, registry
 from providers.base import RequestValidationError
 from wanweb.accounts.models import Membership
 from wanweb.quotas.money import format_usd
@@ -116,3 +116,51 @@ def estimate(membership: Membership, form: GenerationForm, compare: CompareForm)
             for c in plan.jobs
         ),
     }
+
+
+class RunSettingsForm(forms.Form):
+    """The team's failover page: the switch and the preference order, one select per place.
+
+    Plain selects (one per place, "1st" … "nth") so the order is set with the keyboard alone and
+    without scripts; a provider chosen twice is a form error, empty places are skipped.
+    """
+
+    failover_enabled = forms.BooleanField(
+        required=False,
+        label="Re-route compare jobs that fail for capacity",
+        help_text="Only runs started with failover on, and only for 429, 5xx, timeouts, an unreachable "
+        "vendor or “insufficient balance”. Validation and moderation errors never fail over.",
+    )
+
+    def __init__(self, *args, providers: list[str], initial_order: list[str] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.providers = providers
+        choices = [("", "—")] + [(p, registry.PROVIDER_LABELS.get(p, p)) for p in providers]
+        order = [p for p in initial_order if p in providers]
+        for place in range(1, len(providers) + 1):
+            self.fields[f"order_{place}"] = forms.ChoiceField(
+                required=False,
+                choices=choices,
+                label=_ordinal(place),
+                initial=order[place - 1] if place <= len(order) else "",
+            )
+
+    @property
+    def place_fields(self) -> list:
+        return [self[f"order_{place}"] for place in range(1, len(self.providers) + 1)]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        chosen = [data.get(f"order_{place}") for place in range(1, len(self.providers) + 1)]
+        chosen = [p for p in chosen if p]
+        twice = sorted({p for p in chosen if chosen.count(p) > 1})
+        if twice:
+            names = ", ".join(registry.PROVIDER_LABELS.get(p, p) for p in twice)
+            raise forms.ValidationError(f"Each provider can have one place only: {names} is chosen twice.")
+        data["provider_order"] = chosen
+        return data
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix} choice"

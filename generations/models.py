@@ -387,7 +387,8 @@ class CollectionItem(models.Model):
 
 
 class ShareLink(models.Model):
-    """A read-only public link to one project or one collection (shared/RELIABILITY.md section 6).
+    """A read-only public link to one project, one collection or one compare run (shared/RELIABILITY.md
+    section 6).
 
     Only a SHA-256 of the token is stored; the token itself is shown once, when the link is made.
     """
@@ -399,6 +400,9 @@ class ShareLink(models.Model):
     )
     collection = models.ForeignKey(
         Collection, on_delete=models.CASCADE, null=True, blank=True, related_name="share_links"
+    )
+    run = models.ForeignKey(
+        "Run", on_delete=models.CASCADE, null=True, blank=True, related_name="share_links"
     )
     token_hash = models.CharField(max_length=64, unique=True)
     label = models.CharField(max_length=120, blank=True)
@@ -415,16 +419,34 @@ class ShareLink(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # Exactly one target: a project or a collection.
+            # Exactly one target: a project, a collection or a run.
             models.CheckConstraint(
-                condition=(models.Q(project__isnull=False) & models.Q(collection__isnull=True))
-                | (models.Q(project__isnull=True) & models.Q(collection__isnull=False)),
+                condition=(
+                    models.Q(project__isnull=False)
+                    & models.Q(collection__isnull=True)
+                    & models.Q(run__isnull=True)
+                )
+                | (
+                    models.Q(project__isnull=True)
+                    & models.Q(collection__isnull=False)
+                    & models.Q(run__isnull=True)
+                )
+                | (
+                    models.Q(project__isnull=True)
+                    & models.Q(collection__isnull=True)
+                    & models.Q(run__isnull=False)
+                ),
                 name="share_link_one_target",
             )
         ]
 
     def __str__(self) -> str:
-        return f"Share link to {self.project or self.collection}"
+        return f"Share link to {self.target}"
+
+    @property
+    def target(self):
+        """What the link shares: its project, collection or run."""
+        return self.project or self.collection or self.run
 
     @property
     def is_active(self) -> bool:
@@ -545,6 +567,13 @@ class Run(models.Model):
         return Job(mode=self.mode).get_mode_display()
 
     @property
+    def name(self) -> str:
+        """A title for share panels and the public page: the mode and the start of the prompt."""
+        prompt = self.prompt.strip()
+        short = prompt[:60] + ("…" if len(prompt) > 60 else "")
+        return f"Compare {self.get_mode_display()}" + (f": {short}" if short else "")
+
+    @property
     def detail_url(self) -> str:
         return _url_pattern("generations:run-detail").format(self.public_id)
 
@@ -565,10 +594,15 @@ class RunCell(models.Model):
     job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     note = models.CharField(max_length=500, blank=True)  # a translated parameter, or why it is left out
     winner = models.BooleanField(default=False)
+    # Bumped by a vote, a winner change or a failover (runs.py), so the page's poller sends the cell
+    # to everyone else looking at the run; a change of the cell's job shows through job.updated_at.
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["row", "col"]
         constraints = [models.UniqueConstraint(fields=["run", "row", "col"], name="run_cell_unique_position")]
+        # The poller's "which cells changed since T" (run_selectors.run_cells with since).
+        indexes = [models.Index(fields=["run", "updated_at"], name="run_cell_run_updated")]
 
     def __str__(self) -> str:
         return f"cell {self.row},{self.col} of {self.run_id}"

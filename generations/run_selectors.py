@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from generations.models import ACTIVE_STATUSES, Asset, AssetRole, Run, RunCell, RunVote
@@ -27,7 +27,8 @@ def run_get_for_user(*, user, public_id) -> tuple[Run, Membership]:
 def run_cells(*, run: Run, user, since: datetime | None = None) -> QuerySet[RunCell]:
     """The run's cells with their job, its outputs, the vote count and whether `user` voted.
 
-    With `since`: only the cells whose job changed since then (the live refresh).
+    With `since`: only the cells that changed since then (the live refresh): their job moved on,
+    or a vote, a winner pick or a failover stamped the cell itself.
     """
     outputs = Asset.objects.filter(role=AssetRole.OUTPUT).order_by("index")
     cells = (
@@ -41,8 +42,13 @@ def run_cells(*, run: Run, user, since: datetime | None = None) -> QuerySet[RunC
         .order_by("row", "col")
     )
     if since is not None:
-        cells = cells.filter(job__updated_at__gte=since)
+        cells = cells.filter(Q(job__updated_at__gte=since) | Q(updated_at__gte=since))
     return cells
+
+
+def run_row_winners(*, run: Run, rows) -> dict[int, RunCell]:
+    """The winner of each of these rows (absent: none), for the row heads the poller refreshes."""
+    return {c.row: c for c in RunCell.objects.filter(run=run, row__in=set(rows), winner=True)}
 
 
 def run_is_active(*, run: Run) -> bool:

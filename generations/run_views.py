@@ -7,21 +7,24 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from generations import compare, run_selectors, runs, selectors, services, studio
 from generations.forms import GenerationForm
 from generations.models import RunCell
+from providers import registry
 from providers.base import RequestValidationError
 from wanweb import params
 from wanweb.accounts.views import team_required
 
 # A row is stamped when its UPDATE runs but seen only when its transaction commits (gallery_views).
 CHANGE_LOOKBACK = timedelta(seconds=5)
+# The pace of the poller once every cell is done: votes and winner picks of teammates still show.
+IDLE_SECONDS = 5
 _CELL = re.compile(r"^(\d{1,4})-(\d{1,4})$")
 
 
@@ -37,6 +40,7 @@ def _grid_context(request, run, membership, *, cells=None, since=None) -> dict:
         "polling": any(c.job is not None and c.job.is_active for c in cells)
         or (since is not None and run_selectors.run_is_active(run=run)),
         "since": timezone.now().isoformat(),
+        "idle_seconds": IDLE_SECONDS,
         "total_cost": sum((c.cost for c in cells), 0),
     }
 
@@ -51,18 +55,33 @@ def run_detail(request, run_id):
 @require_GET
 @team_required
 def run_changes(request, run_id):
-    """The page's one refresh request per interval, whatever the number of cells: the cells whose
-    job changed since the last answer (out of band) and a poller that stops once nothing runs."""
+    """The page's one refresh request per interval, whatever the number of cells: the cells that
+    changed since the last answer (out of band), their rows' winner marks, and the poller.
+
+    Two paces: every 2 s while a cell runs; every IDLE_SECONDS (`idle=1`, skipped by compare.js
+    while the tab is hidden) once all are done, so teammates' votes and winner picks still show.
+    Nothing changed and the pace is right: 204, htmx leaves the page alone.
+    """
     run, membership = run_selectors.run_get_for_user(user=request.user, public_id=run_id)
     since = params.get_datetime(request.GET, "since") or timezone.now()
+    idle = request.GET.get("idle") == "1"
+    now = timezone.now()
+    # Asked before the changes are read: a cell that finishes in between is then in the changes.
     polling = run_selectors.run_is_active(run=run)
     changed = list(run_selectors.run_cells(run=run, user=request.user, since=since - CHANGE_LOOKBACK))
+    if not changed and polling != idle:
+        return HttpResponse(status=204)
+    rows = sorted({c.row for c in changed})
+    winners = run_selectors.run_row_winners(run=run, rows=rows)
     context = {
         "run": run,
         "membership": membership,
         "changed": changed,
+        "changed_rows": [(row, winners.get(row)) for row in rows],
+        "running_jobs": selectors.team_active_job_count(team=run.team),  # the top bar's count
         "polling": polling,
-        "since": timezone.now().isoformat(),
+        "since": now.isoformat(),
+        "idle_seconds": IDLE_SECONDS,
     }
     return render(request, "generations/run_detail.html#run-changes", context)
 
@@ -155,3 +174,45 @@ def run_create(request, project_id):
     form.add_error(None, refusal)
     context = {**studio.form_context(project, membership, form), "refused": refusal}
     return render(request, "generations/studio_form.html#generation-form", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# The team's failover settings: everyone in the team sees them, owners and admins change them
+# (the vendor keys page's convention)
+# ---------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@team_required
+def run_settings(request):
+    membership = request.membership
+    team_settings = runs.team_settings(membership.team)
+    providers = runs.team_usable_providers(membership.team)
+    form = compare.RunSettingsForm(
+        request.POST if request.method == "POST" else None,
+        providers=providers,
+        initial_order=list(team_settings.provider_order or []),
+        initial={"failover_enabled": team_settings.failover_enabled},
+    )
+    status = 200
+    if request.method == "POST":
+        if not membership.can_manage_members:
+            raise PermissionDenied
+        if form.is_valid():
+            runs.team_settings_update(
+                membership=membership,
+                failover_enabled=form.cleaned_data["failover_enabled"],
+                provider_order=form.cleaned_data["provider_order"],
+            )
+            messages.success(request, "Failover settings saved.")
+            return redirect("generations:run-settings")
+        status = 400
+    order = [p for p in (team_settings.provider_order or []) if p in providers]
+    context = {
+        "actor": membership,
+        "form": form,
+        "team_settings": team_settings,
+        "order": order,
+        "order_labels": [registry.PROVIDER_LABELS.get(p, p) for p in order],
+    }
+    return render(request, "generations/run_settings.html", context, status=status)

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from generations import services
 from generations.assets import UploadedInput, files_delete
@@ -425,12 +426,15 @@ def run_pick_winner(*, membership: Membership, run: Run, cell: RunCell) -> bool:
     """Make `cell` its row's winner (a second pick of the same cell unpicks it); returns whether it
     is the winner now. The winner's outputs become the picker's favourites, so the gallery shows them."""
     _require_member(membership, run)
+    now = timezone.now()  # every cell whose mark changes is stamped: other viewers' pollers send it
     with transaction.atomic():
         if cell.winner:
-            RunCell.objects.filter(pk=cell.pk).update(winner=False)
+            RunCell.objects.filter(pk=cell.pk).update(winner=False, updated_at=now)
             return False
-        RunCell.objects.filter(run=run, row=cell.row).exclude(pk=cell.pk).update(winner=False)
-        RunCell.objects.filter(pk=cell.pk).update(winner=True)
+        RunCell.objects.filter(run=run, row=cell.row, winner=True).exclude(pk=cell.pk).update(
+            winner=False, updated_at=now
+        )
+        RunCell.objects.filter(pk=cell.pk).update(winner=True, updated_at=now)
         if cell.job_id is not None:
             for asset in Asset.objects.filter(job_id=cell.job_id, role=AssetRole.OUTPUT):
                 Favourite.objects.get_or_create(user=membership.user, asset=asset)
@@ -441,14 +445,15 @@ def run_vote_toggle(*, membership: Membership, run: Run, cell: RunCell) -> bool:
     """One vote per member per cell: a second vote takes it back. Returns whether the vote stands."""
     _require_member(membership, run)
     deleted, _ = RunVote.objects.filter(cell=cell, user=membership.user).delete()
-    if deleted:
-        return False
-    try:
-        with transaction.atomic():
-            RunVote.objects.create(cell=cell, user=membership.user)
-    except IntegrityError:
-        pass  # a double click racing itself: the vote stands
-    return True
+    if not deleted:
+        try:
+            with transaction.atomic():
+                RunVote.objects.create(cell=cell, user=membership.user)
+        except IntegrityError:
+            pass  # a double click racing itself: the vote stands
+    # The count changed: stamp the cell so other viewers' pollers send it with its new count.
+    RunCell.objects.filter(pk=cell.pk).update(updated_at=timezone.now())
+    return not deleted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,6 +474,32 @@ def is_capacity_error(code: str, message: str) -> bool:
 
 def team_settings(team) -> TeamRunSettings:
     return TeamRunSettings.objects.filter(team=team).first() or TeamRunSettings(team=team)
+
+
+def team_usable_providers(team) -> list[str]:
+    """The providers the team may use at all (configured for it and allowed by its quota), in the
+    catalog's order: what its failover preference list may name."""
+    allowed = quota_selectors.limits_from(quota_selectors.team_quota(team), None).providers
+    available = set(services.available_providers(team))
+    return [p for p in catalog.PROVIDER_ORDER if p in available and (allowed is None or p in allowed)]
+
+
+def team_settings_update(
+    *, membership: Membership, failover_enabled: bool, provider_order: Sequence[str]
+) -> TeamRunSettings:
+    """Owners and admins set the team's failover switch and preference order (providers it may use,
+    each once). PermissionDenied below admin; ValueError for a provider the team cannot use."""
+    if not membership.can_manage_members:
+        raise PermissionDenied("Only owners and admins change the team's failover settings.")
+    usable = set(team_usable_providers(membership.team))
+    order = list(dict.fromkeys(provider_order))
+    unknown = [p for p in order if p not in usable]
+    if unknown:
+        raise ValueError(f"This team cannot use {', '.join(unknown)}.")
+    settings, _ = TeamRunSettings.objects.update_or_create(
+        team=membership.team, defaults={"failover_enabled": failover_enabled, "provider_order": order}
+    )
+    return settings
 
 
 def provider_order(team) -> list[str]:
@@ -537,7 +568,7 @@ def _job_failover(job: Job) -> Job | None:
                     new_job, JobStatus.QUEUED, message + (f" ({'; '.join(notes)})" if notes else "")
                 )
                 services.job_event(job, JobStatus.FAILED, message)
-                RunCell.objects.filter(pk=cell.pk, job=job).update(job=new_job)
+                RunCell.objects.filter(pk=cell.pk, job=job).update(job=new_job, updated_at=timezone.now())
             return new_job
         except RequestValidationError:
             continue

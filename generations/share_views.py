@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from generations import selectors, sharing
+from generations import run_selectors, selectors, sharing
 from generations.files import stored_file_response
 from wanweb import params
 from wanweb.accounts.views import team_required
@@ -43,40 +43,49 @@ def _form(data=None) -> ShareLinkForm:
 # ---------------------------------------------------------------------------------------------
 
 
-def _target_for(request, project_id=None, collection_id=None):
-    """(project, collection, membership) for the URL's target; 404 outside the team, 403 below admin."""
-    project = collection = None
+def _target_for(request, project_id=None, collection_id=None, run_id=None):
+    """(project, collection, run, membership) for the URL's one target; 404 outside the team, 403
+    below admin."""
+    project = collection = run = None
     if project_id is not None:
         project, membership = selectors.project_get_for_user(user=request.user, public_id=project_id)
+    elif run_id is not None:
+        run, membership = run_selectors.run_get_for_user(user=request.user, public_id=run_id)
     else:
         collection, membership = sharing.collection_get_for_user(user=request.user, public_id=collection_id)
     if not membership.can_manage_members:
         raise PermissionDenied
-    return project, collection, membership
+    return project, collection, run, membership
 
 
-def _panel_context(*, project, collection, membership, form=None, **extra) -> dict:
+def _urls(project, collection, run) -> tuple[str, str]:
+    """The panel's list and create URLs for its one target."""
+    if project is not None:
+        kind, target = "project", project
+    elif run is not None:
+        kind, target = "run", run
+    else:
+        kind, target = "collection", collection
+    return (
+        reverse(f"generations:share-list-{kind}", args=[target.public_id]),
+        reverse(f"generations:share-create-{kind}", args=[target.public_id]),
+    )
+
+
+def _panel_context(*, project, collection, run=None, membership, form=None, **extra) -> dict:
+    list_url, create_url = _urls(project, collection, run)
     return {
         "share_project": project,
         "share_collection": collection,
-        "share_target": project or collection,
+        "share_run": run,
+        "share_target": project or collection or run,
         "membership": membership,
-        "links": sharing.share_link_list_for_target(project=project, collection=collection),
+        "links": sharing.share_link_list_for_target(project=project, collection=collection, run=run),
         "form": form or _form(),
-        "list_url": _list_url(project, collection),
-        "create_url": (
-            reverse("generations:share-create-project", args=[project.public_id])
-            if project
-            else reverse("generations:share-create-collection", args=[collection.public_id])
-        ),
+        "list_url": list_url,
+        "create_url": create_url,
         **extra,
     }
-
-
-def _list_url(project, collection) -> str:
-    if project is not None:
-        return reverse("generations:share-list-project", args=[project.public_id])
-    return reverse("generations:share-list-collection", args=[collection.public_id])
 
 
 def _render_panel(request, context) -> HttpResponse:
@@ -88,27 +97,30 @@ def _render_panel(request, context) -> HttpResponse:
 
 @require_GET
 @team_required
-def share_list(request, project_id=None, collection_id=None):
-    project, collection, membership = _target_for(request, project_id, collection_id)
+def share_list(request, project_id=None, collection_id=None, run_id=None):
+    project, collection, run, membership = _target_for(request, project_id, collection_id, run_id)
     return _render_panel(
-        request, _panel_context(project=project, collection=collection, membership=membership)
+        request, _panel_context(project=project, collection=collection, run=run, membership=membership)
     )
 
 
 @require_POST
 @team_required
-def share_create(request, project_id=None, collection_id=None):
-    project, collection, membership = _target_for(request, project_id, collection_id)
+def share_create(request, project_id=None, collection_id=None, run_id=None):
+    project, collection, run, membership = _target_for(request, project_id, collection_id, run_id)
     form = _form(request.POST)
     if not form.is_valid():
-        context = _panel_context(project=project, collection=collection, membership=membership, form=form)
+        context = _panel_context(
+            project=project, collection=collection, run=run, membership=membership, form=form
+        )
         return _render_panel(request, context)
     link, token = sharing.share_link_create(
-        actor=membership, project=project, collection=collection, **form.cleaned_data
+        actor=membership, project=project, collection=collection, run=run, **form.cleaned_data
     )
     context = _panel_context(
         project=project,
         collection=collection,
+        run=run,
         membership=membership,
         new_link=link,
         new_share_url=request.build_absolute_uri(reverse("share:gallery", args=[token])),
@@ -125,8 +137,10 @@ def share_revoke(request, link_id):
         raise PermissionDenied
     sharing.share_link_revoke(actor=membership, link=link)
     if not request.htmx:
-        return redirect(_list_url(link.project, link.collection))
-    context = _panel_context(project=link.project, collection=link.collection, membership=membership)
+        return redirect(_urls(link.project, link.collection, link.run)[0])
+    context = _panel_context(
+        project=link.project, collection=link.collection, run=link.run, membership=membership
+    )
     return _render_panel(request, context)
 
 
@@ -184,6 +198,8 @@ def _og_image_asset(assets):
 @public_page
 def share_gallery(request, token):
     link = sharing.share_link_get_active(token=token)
+    if link.run_id is not None:
+        return _share_run(request, link, token)
     page = sharing.shared_asset_page(link=link, number=request.GET.get("page"))
     sharing.share_link_record_view(link=link)
     target = link.project or link.collection
@@ -205,13 +221,37 @@ def share_gallery(request, token):
     return render(request, "generations/share_gallery.html", context)
 
 
+def _share_run(request, link, token) -> HttpResponse:
+    """A run's link: its grid, read-only (no votes, no winner buttons, no vendor error texts)."""
+    cells = sharing.shared_run_cells(link=link)
+    sharing.share_link_record_view(link=link)
+    rows, cols = run_selectors.run_grid(run=link.run, cells=cells)
+    og_asset = _og_image_asset(a for c in cells if c.job is not None for a in getattr(c.job, "outputs", []))
+    context = {
+        "link": link,
+        "token": token,
+        "run": link.run,
+        "rows": rows,
+        "cols": cols,
+        "cells": cells,
+        "og_title": link.run.name,
+        "og_description": f"The same request across {len(rows)} row{'s' if len(rows) != 1 else ''} "
+        f"and {len(cols)} seed{'s' if len(cols) != 1 else ''}, side by side, shared from wanweb.",
+        "og_image": request.build_absolute_uri(reverse("share:thumb", args=[token, og_asset.public_id]))
+        if og_asset
+        else "",
+        "og_url": request.build_absolute_uri(),
+    }
+    return render(request, "generations/share_run.html", context)
+
+
 @require_GET
 @public_page
 def share_output(request, token, asset_id):
     link = sharing.share_link_get_active(token=token)
     asset = sharing.shared_asset_get(link=link, public_id=asset_id)
     sharing.share_link_record_view(link=link)
-    target = link.project or link.collection
+    target = link.target
     context = {"link": link, "token": token, "target": target, "asset": asset, "job": asset.job}
     return render(request, "generations/share_output.html", context)
 

@@ -13,11 +13,11 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from generations.models import Asset, AssetRole, Collection, JobStatus, Project, ShareLink
+from generations.models import Asset, AssetRole, Collection, JobStatus, Project, Run, RunCell, ShareLink
 from wanweb.accounts.models import Membership, hash_token
 
 SHARE_PAGE_SIZE = 24
@@ -36,20 +36,22 @@ def share_link_create(
     actor: Membership,
     project: Project | None = None,
     collection: Collection | None = None,
+    run: Run | None = None,
     label: str = "",
     expires_in_days: int | None = None,
     allow_downloads: bool = False,
 ) -> tuple[ShareLink, str]:
-    """A new public link to one project or one collection of actor's team; returns it and its raw token.
+    """A new public link to one project, collection or compare run of actor's team; returns it and
+    its raw token.
 
     The raw token exists only in the return value: show it once, never store it. Raises
     PermissionDenied below admin, or for a target outside actor's team.
     """
-    if (project is None) == (collection is None):
-        raise ValueError("Share exactly one project or one collection")
+    if [project, collection, run].count(None) != 2:
+        raise ValueError("Share exactly one project, collection or run")
     if not actor.can_manage_members:
         raise PermissionDenied("Only owners and admins can share.")
-    target = project or collection
+    target = project or collection or run
     if target.team_id != actor.team_id:
         raise PermissionDenied("That is not this team's.")
     token = secrets.token_urlsafe(32)
@@ -57,6 +59,7 @@ def share_link_create(
         team_id=actor.team_id,
         project=project,
         collection=collection,
+        run=run,
         token_hash=hash_token(token),
         label=label.strip(),
         allow_downloads=allow_downloads,
@@ -86,18 +89,20 @@ def share_link_record_view(*, link: ShareLink) -> None:
 
 
 def share_link_list_for_target(
-    *, project: Project | None = None, collection: Collection | None = None
+    *, project: Project | None = None, collection: Collection | None = None, run: Run | None = None
 ) -> QuerySet[ShareLink]:
     links = ShareLink.objects.select_related("created_by")
     if project is not None:
         return links.filter(project=project)
+    if run is not None:
+        return links.filter(run=run)
     return links.filter(collection=collection)
 
 
 def share_link_get_for_user(*, user, public_id) -> tuple[ShareLink, Membership]:
     """The link and the user's membership of its team; Http404 for anyone outside that team."""
     try:
-        link = ShareLink.objects.select_related("project", "collection").get(
+        link = ShareLink.objects.select_related("project", "collection", "run").get(
             public_id=public_id, team__memberships__user=user
         )
     except (ShareLink.DoesNotExist, ValueError):
@@ -125,7 +130,7 @@ def share_link_get_active(*, token: str) -> ShareLink:
         raise Http404("No such link")
     now = timezone.now()
     link = (
-        ShareLink.objects.select_related("project", "collection")
+        ShareLink.objects.select_related("project", "collection", "run")
         .filter(token_hash=hash_token(token), revoked_at__isnull=True)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .first()
@@ -136,12 +141,19 @@ def share_link_get_active(*, token: str) -> ShareLink:
 
 
 def shared_assets(*, link: ShareLink) -> QuerySet[Asset]:
-    """Exactly the files a link shows: outputs only, of the link's team, of its one project or collection.
+    """Exactly the files a link shows: outputs only, of the link's team, of its one project,
+    collection or run.
 
     A project link shows the outputs of the project's succeeded jobs, newest first; a collection
-    link shows the collection's items, most recently added first.
+    link shows the collection's items, most recently added first; a run link the outputs of the
+    jobs its cells hold now (a job a failover replaced is no longer shown).
     """
     assets = Asset.objects.filter(role=AssetRole.OUTPUT, job__team_id=link.team_id).select_related("job")
+    if link.run_id is not None:
+        cell_jobs = RunCell.objects.filter(run_id=link.run_id, job__isnull=False).values("job_id")
+        return assets.filter(job_id__in=cell_jobs, job__status=JobStatus.SUCCEEDED).order_by(
+            "job_id", "index"
+        )
     if link.project_id is not None:
         return assets.filter(job__project_id=link.project_id, job__status=JobStatus.SUCCEEDED).order_by(
             "-job__created_at", "-job__id", "index"
@@ -149,6 +161,17 @@ def shared_assets(*, link: ShareLink) -> QuerySet[Asset]:
     # Filter and order on the same join, so an asset appears once per item, that is once.
     return assets.filter(collection_items__collection_id=link.collection_id).order_by(
         "-collection_items__added_at", "-collection_items__id"
+    )
+
+
+def shared_run_cells(*, link: ShareLink) -> list[RunCell]:
+    """The cells of a run link's grid with their jobs and outputs (three queries, whatever the size)."""
+    outputs = Asset.objects.filter(role=AssetRole.OUTPUT).order_by("index")
+    return list(
+        RunCell.objects.filter(run_id=link.run_id, run__team_id=link.team_id)
+        .select_related("job")
+        .prefetch_related(Prefetch("job__assets", queryset=outputs, to_attr="outputs"))
+        .order_by("row", "col")
     )
 
 

@@ -68,6 +68,7 @@ FORM_FIELDS = {
     "ShareLinkForm": ["label", "expires_in_days", "allow_downloads"],
     "CompareForm": ["compare_target", "compare_seeds", "compare_seed_list", "compare_variants"]
     + ["compare_extra", "compare_values", "compare_failover"],
+    "RunSettingsForm": ["failover_enabled"] + [f"order_{n}" for n in range(1, 7)],  # /team/failover/
     "TeamForm": ["name"],
     "InviteForm": ["role", "days"],
     "RoleForm": ["role"],

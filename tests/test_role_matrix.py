@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from generations.models import Collection, CollectionItem, Job, ShareLink
+from generations.models import (
+    Collection,
+    CollectionItem,
+    Job,
+    Run,
+    RunCell,
+    RunVote,
+    ShareLink,
+    TeamRunSettings,
+)
 from generations.sharing import share_link_create
 from tests.factories import JobFactory, MembershipFactory, UserFactory, make_output
 from wanweb.accounts import vendor_keys
@@ -40,6 +49,7 @@ class World:
     share_link: Any
     dave: Any
     credential: Any = None
+    run: Any = None
 
 
 @pytest.fixture
@@ -59,6 +69,8 @@ def world(acme, alice, bob, dave, charlie, acme_project):
     credential = vendor_keys.credential_set(
         membership=Membership.objects.get(user=alice, team=acme), vendor="fal", api_key="fal-role-matrix-key"
     )
+    run = Run.objects.create(team=acme, project=acme_project, created_by=alice, mode="t2i", prompt="matrix")
+    RunCell.objects.create(run=run, row=0, col=0, row_label="Simulator", col_label="seed 1", job=alices_job)
     return World(
         acme_project,
         alices_job,
@@ -70,6 +82,7 @@ def world(acme, alice, bob, dave, charlie, acme_project):
         link,
         dave,
         credential,
+        run,
     )
 
 
@@ -201,6 +214,41 @@ CASES = [
         _expect(OK, OK, FORBIDDEN, FORBIDDEN),
     ),
     (
+        "compare run page",
+        "get",
+        lambda w: reverse("generations:run-detail", args=[w.run.public_id]),
+        None,
+        _expect(OK, OK, OK, OK),
+    ),
+    (
+        "vote in a compare run",
+        "post",
+        lambda w: reverse("generations:run-vote", args=[w.run.public_id]),
+        {"cell": "0-0"},
+        _expect(OK, OK, OK, FORBIDDEN),
+    ),
+    (
+        "pick a compare run's winner",
+        "post",
+        lambda w: reverse("generations:run-winner", args=[w.run.public_id]),
+        {"cell": "0-0"},
+        _expect(OK, OK, OK, FORBIDDEN),
+    ),
+    (
+        "share links of a compare run",
+        "get",
+        lambda w: reverse("generations:share-list-run", args=[w.run.public_id]),
+        None,
+        _expect(OK, OK, FORBIDDEN, FORBIDDEN),
+    ),
+    (
+        "create a share link to a compare run",
+        "post",
+        lambda w: reverse("generations:share-create-run", args=[w.run.public_id]),
+        {"label": "x", "expires_in_days": "", "allow_downloads": ""},
+        _expect(OK, OK, FORBIDDEN, FORBIDDEN),
+    ),
+    (
         "collection page",
         "get",
         lambda w: reverse("generations:collection-detail", args=[w.collection.public_id]),
@@ -280,6 +328,21 @@ CASES = [
         None,
         _expect(OK, OK, FORBIDDEN, FORBIDDEN),
     ),
+    # Like vendor keys: everyone sees the team's failover settings, owners and admins change them.
+    (
+        "failover settings page",
+        "get",
+        lambda w: reverse("generations:run-settings"),
+        None,
+        _expect(OK, OK, OK, OK, OK),
+    ),
+    (
+        "change the failover settings",
+        "post",
+        lambda w: reverse("generations:run-settings"),
+        {"failover_enabled": "on", "order_1": "simulator"},
+        _expect(OK, OK, FORBIDDEN, FORBIDDEN, OK),  # the outsider changes his own team's
+    ),
     (
         "ledger CSV",
         "get",
@@ -299,6 +362,14 @@ def _snapshot(w: World) -> tuple:
         Collection.objects.filter(pk=w.collection.pk).values_list("name", flat=True).first(),
         CollectionItem.objects.count(),
         ShareLink.objects.filter(revoked_at__isnull=True).count(),
+        ShareLink.objects.count(),
+        RunVote.objects.count(),
+        RunCell.objects.filter(winner=True).count(),
+        list(
+            TeamRunSettings.objects.filter(team=w.project.team).values_list(
+                "failover_enabled", "provider_order"
+            )
+        ),
         Invite.objects.filter(revoked_at__isnull=True).count(),
         VendorCredential.objects.filter(team=w.project.team, revoked_at__isnull=True).count(),
         VendorCredential.objects.filter(team=w.project.team).count(),

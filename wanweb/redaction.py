@@ -12,6 +12,7 @@ call).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -43,13 +44,32 @@ def unregister_secret_source(source: Callable[[], Iterable[str]]) -> None:
         _sources.remove(source)
 
 
+def _environ_names() -> tuple:
+    """The environment's variable names, cheaply: os.environ's own (encoded) keys, not decoded.
+
+    known_secrets() runs for every redaction and log record; decoding and matching every variable
+    each time was most of its cost (bench/job_cpu.py). The names are matched once per set of names
+    (`_secret_names`), the values are still read on every call, so a changed value is seen at once.
+    """
+    raw = getattr(os.environ, "_data", None)
+    return tuple(raw) if raw is not None else tuple(os.environ)
+
+
+@functools.lru_cache(maxsize=16)
+def _secret_names(encoded_names: tuple) -> tuple[str, ...]:
+    vendor_vars = {key_var for _, key_var, _, _ in registry.PROVIDERS.values() if key_var}
+    vendor_vars.add("LUMENFALL_WEBHOOK_SECRET")
+    decode = getattr(os.environ, "decodekey", lambda name: name)
+    names = (decode(name) for name in encoded_names)
+    return tuple(name for name in names if name in vendor_vars or _SECRET_NAME.search(name))
+
+
 def known_secrets() -> list[str]:
     """Every secret the app is configured with: vendor keys, webhook secrets, SECRET_KEY, URL passwords."""
     found: list[str] = []
-    names = {key_var for _, key_var, _, _ in registry.PROVIDERS.values() if key_var}
-    names.add("LUMENFALL_WEBHOOK_SECRET")
-    for name, value in os.environ.items():
-        if value and (name in names or _SECRET_NAME.search(name)):
+    for name in _secret_names(_environ_names()):
+        value = os.environ.get(name)
+        if value:
             found.append(value)
     for name in _URL_NAMES:
         try:
@@ -84,6 +104,10 @@ def redact_token_paths(text: str) -> str:
 
 def redact_text(text: object, *, limit: int | None = 500) -> str:
     """`text` with every known secret and credential-shaped token replaced, capped at `limit` chars."""
+    if text is None or text == "":
+        return (
+            ""  # nothing to hide; known_secrets() reads the whole environment (most VendorCall errors are "")
+        )
     return redact(text, known_secrets(), limit=limit)
 
 

@@ -40,4 +40,15 @@
       playRow(button);
     }
   });
+
+  // Once every cell is done the poller asks every few seconds only for teammates' votes and
+  // winner picks: a hidden tab does not ask, and asks once when it is shown again.
+  function idlePoller(el) { return !!el && el.id === "run-poller" && el.dataset.polling === "false"; }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (idlePoller(event.detail.elt) && document.hidden) event.preventDefault();
+  });
+  document.addEventListener("visibilitychange", function () {
+    var poller = document.getElementById("run-poller");
+    if (!document.hidden && idlePoller(poller) && window.htmx) htmx.trigger(poller, "wanweb:check");
+  });
 })();

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from generations.models import Job, Project
+from generations.models import Job, Project, Run, RunCell
 from tests.api.conftest import bearer, make_token
 from tests.factories import JobFactory, MembershipFactory, UserFactory, make_output
 from wanweb.accounts.models import Role
@@ -44,7 +44,10 @@ def world(acme, umbrella, alice, bob, dave, charlie, acme_project):
     done = JobFactory(project=acme_project, created_by=alice, status="succeeded")
     failed = JobFactory(project=acme_project, created_by=alice, status="failed", error_code="timeout")
     output = make_output(done)
+    run = Run.objects.create(team=acme, project=acme_project, created_by=alice, mode="t2i", prompt="x")
+    RunCell.objects.create(run=run, row=0, col=0, row_label="Simulator", col_label="seed 1", job=done)
     return {
+        "run": run,
         "tokens": tokens,
         "project": acme_project,
         "active": active,
@@ -59,6 +62,7 @@ def _snapshot():
         sorted(Job.objects.values_list("public_id", "status")),
         sorted(Project.objects.values_list("public_id", "name")),
         Hold.objects.count(),
+        Run.objects.count(),
     )
 
 
@@ -88,9 +92,23 @@ CASES = [
     ),  # alice's job: members manage only their own
     ("retry", "post", "/api/v1/jobs/{failed}/retry", None, EDIT),
     ("delete", "delete", "/api/v1/jobs/{done}", None, ADMIN),
+    ("run", "get", "/api/v1/runs/{run}", None, READ),
+    (
+        "run-create",
+        "post",
+        "/api/v1/runs",
+        {
+            "project": "{project}",
+            "mode": "t2i",
+            "prompt": "x",
+            "targets": ["simulator:wan-sim"],
+            "seeds": [1],
+        },
+        EDIT,
+    ),
 ]
 OK = {"get": 200, "post": 200, "delete": 204}
-CREATED = {"project-create", "job-create", "retry"}
+CREATED = {"project-create", "job-create", "retry", "run-create"}
 
 
 def _expected(who: str, name: str, method: str, allowed: str) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 
 from generations.assets import asset_save_output
+from generations.models import Run, RunCell
 from generations.sharing import share_link_create
 from providers.simulator import render_image, render_video
 from tests.conftest import PASSWORD
@@ -25,6 +26,8 @@ class Studio:
     video_job: object
     failed_job: object
     share_url: str
+    run: object = None
+    run_share_url: str = ""
 
 
 def build_studio(live_server_url: str) -> Studio:
@@ -60,15 +63,28 @@ def build_studio(live_server_url: str) -> Studio:
         error_code="content_policy",
         error_message="The prompt was refused by the vendor's content policy.",
     )
-    _, token = share_link_create(
-        actor=Membership.objects.get(team=team, user=alice), project=project, label="For the client"
-    )
+    owner = Membership.objects.get(team=team, user=alice)
+    _, token = share_link_create(actor=owner, project=project, label="For the client")
+    # A compare run of two cells (the video and the failed job) and its public link.
+    run = Run.objects.create(team=team, project=project, created_by=alice, mode="t2v", prompt=VIDEO_PROMPT)
+    for col, job in enumerate((video_job, failed_job)):
+        RunCell.objects.create(
+            run=run,
+            row=0,
+            col=col,
+            row_label="Simulator (offline) · wan-sim",
+            col_label=f"seed {col + 1}",
+            job=job,
+        )
+    _, run_token = share_link_create(actor=owner, run=run, label="Compare for the client")
     return Studio(
         project=project,
         image_job=image_job,
         video_job=video_job,
         failed_job=failed_job,
         share_url=f"{live_server_url}/s/{token}/",
+        run=run,
+        run_share_url=f"{live_server_url}/s/{run_token}/",
     )
 
 

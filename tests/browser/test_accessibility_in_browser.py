@@ -43,6 +43,8 @@ def _main_pages(base: str, studio) -> list[str]:
         f"{base}/team/usage/",
         f"{base}/team/members/",
         f"{base}/team/vendor-keys/",
+        f"{base}/team/failover/",
+        f"{base}/runs/{studio.run.public_id}/",
         f"{base}/team/api-tokens/",
         f"{base}/projects/{studio.project.public_id}/webhooks/",
         f"{base}/projects/",
@@ -56,7 +58,7 @@ def test_axe_finds_no_serious_violation_on_the_main_pages(live_server, browser, 
     found: dict[str, list[dict]] = {}
 
     # Logged out first: the login page and the public share page.
-    for url in (f"{base}/login/", studio.share_url):
+    for url in (f"{base}/login/", studio.share_url, studio.run_share_url):
         page.goto(url)
         page.wait_for_load_state("networkidle")
         found[url] = axe_violations(page)

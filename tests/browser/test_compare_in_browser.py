@@ -86,4 +86,63 @@ def test_a_compare_run_from_the_form_fills_live_plays_in_sync_and_takes_a_winner
     assert RunVote.objects.filter(user=bob).count() == 1
     screenshot(phone, "62-compare-phone")
     context.close()
+
+    # Alice's page sees bob's vote without a reload: the idle poller brings the cell back.
+    page.locator("#cell-0-1 .run-vote[aria-pressed=false] .vote-count").filter(has_text="1").wait_for(
+        timeout=20_000
+    )
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.locator("#row-winner-0").inner_text().strip() == "Winner: seed 8"
+
+    # Alice shares the run; a logged-out visitor sees the read-only grid.
+    page.locator(".share-button").click()
+    page.locator("#share-panel").wait_for()
+    page.locator("#id_share-label").fill("For the client")
+    page.get_by_role("button", name="Create public link").click()
+    share_url = page.locator("#new-share-url").input_value()
+    assert share_url.startswith(live_server.url + "/s/")
+    for name, viewport in (
+        ("63-compare-share-desktop", {"width": 1280, "height": 860}),
+        ("64-compare-share-phone", {"width": 390, "height": 844}),
+    ):
+        visitor = browser.new_context(viewport=viewport)
+        public = visitor.new_page()
+        public.goto(share_url)
+        assert public.locator(".run-cell[data-status=succeeded]").count() == 4
+        assert public.locator(".run-vote, .run-winner, form").count() == 0
+        assert public.locator("#cell-0-1 video").count() == 1
+        screenshot(public, name)
+        visitor.close()
     assert not page.js_errors
+
+
+def test_the_failover_settings_are_set_with_the_keyboard_alone(
+    live_server, page, screenshot, fake_fal, alice
+):
+    from generations.models import TeamRunSettings
+
+    _log_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/team/failover/")
+    page.locator("#id_failover_enabled").focus()
+    page.keyboard.press("Space")  # tick the switch
+    page.keyboard.press("Tab")  # the 1st choice
+    assert page.evaluate("document.activeElement.id") == "id_order_1"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")  # "—", Simulator, fal.ai: fal.ai
+    page.keyboard.press("Tab")  # the 2nd choice: the same provider again is an error
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Save"
+    page.keyboard.press("Enter")
+    page.get_by_role("alert").filter(has_text="chosen twice").wait_for()
+    assert not TeamRunSettings.objects.exists()
+    assert page.locator("#id_failover_enabled").is_checked()  # the form came back as it was sent
+    page.locator("#id_order_2").focus()
+    page.keyboard.press("ArrowUp")  # Simulator
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # on Save
+    page.get_by_text("Failover settings saved.").wait_for()
+    settings = TeamRunSettings.objects.get()
+    assert settings.failover_enabled and settings.provider_order == ["fal", "simulator"]
+    screenshot(page, "65-failover-settings-desktop")

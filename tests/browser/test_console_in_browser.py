@@ -34,6 +34,8 @@ def test_no_console_error_on_any_page(live_server, page):
         "/team/usage/",
         "/team/members/",
         "/team/vendor-keys/",
+        "/team/failover/",
+        f"/runs/{studio.run.public_id}/",
         "/team/api-tokens/",
         f"/projects/{studio.project.public_id}/webhooks/",
         "/api/v1/docs",
@@ -42,8 +44,9 @@ def test_no_console_error_on_any_page(live_server, page):
     ):
         page.goto(f"{base}{path}")
         page.wait_for_load_state("networkidle")
-    page.goto(studio.share_url)
-    page.wait_for_load_state("networkidle")
+    for url in (studio.share_url, studio.run_share_url):
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
 
     # A bad URL: the app's 404 page (the console's "404" for the document itself is expected).
     response = page.goto(f"{base}/jobs/00000000-0000-0000-0000-000000000000/")

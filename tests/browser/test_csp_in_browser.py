@@ -50,6 +50,13 @@ def _visit_every_main_page(page, base: str, studio) -> None:
 
     page.goto(studio.share_url)
     page.locator(".share-card").first.wait_for()
+    page.goto(f"{base}/runs/{studio.run.public_id}/")
+    page.locator(".run-play-row").first.click()  # compare.js
+    page.locator(".share-button").click()  # the share panel, loaded by htmx into its dialog
+    page.locator("#share-panel").wait_for()
+    page.goto(f"{base}/team/failover/")
+    page.goto(studio.run_share_url)
+    page.locator(".run-cell").first.wait_for()
     page.goto(f"{base}/projects/00000000-0000-0000-0000-000000000000/")  # the app's own 404
 
 

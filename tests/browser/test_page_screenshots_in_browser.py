@@ -58,6 +58,9 @@ def test_screenshots_of_the_main_pages(live_server, browser, screenshot, size):
             "63-job-image": f"/jobs/{studio.image_job.public_id}/",
             "64-job-failed": f"/jobs/{studio.failed_job.public_id}/",
             "65-404": "/jobs/00000000-0000-0000-0000-000000000000/",
+            "70-compare-run": f"/runs/{studio.run.public_id}/",
+            "71-failover-settings": "/team/failover/",
+            "72-compare-share": studio.run_share_url.removeprefix(base),
         }
         for name, path in shots.items():
             page.goto(f"{base}{path}")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from datetime import timedelta
+from unittest import mock
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +26,13 @@ def _no_broker(monkeypatch):
     from generations import services
 
     monkeypatch.setattr(services, "job_submit_task", type("T", (), {"delay": staticmethod(lambda *a: None)}))
+
+
+@contextmanager
+def freeze(moment):
+    """timezone.now() is `moment` inside (the stamps a vote or a pick writes)."""
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield
 
 
 def _run(user, project, seeds=(1, 2), variants=()):
@@ -86,9 +97,52 @@ def test_changes_send_only_changed_cells_and_stop_polling_when_done(client, alic
         _succeed(cell.job)
     url = reverse("generations:run-changes", args=[run.public_id])
     html = client.get(url, {"since": since.isoformat()}, headers=HX).content.decode()
-    assert html.count('hx-swap-oob="true"') == 3  # two cells and the poller
-    assert 'data-polling="false"' in html and "every 2s" not in html
-    assert client.get(url, {"since": "garbage"}, headers=HX).status_code == 200
+    # two cells, their row's winner mark, the poller, the top bar's running count (now none)
+    assert html.count('hx-swap-oob="true"') == 5
+    assert 'id="running-jobs"' in html and 'running-count">0<' in html
+    assert 'data-polling="false"' in html and "every 2s" not in html and "every 5s" in html
+    assert "idle=1" in html  # from now on the slow pace, for teammates' votes and winners
+    assert client.get(url, {"since": "garbage"}, headers=HX).status_code == 200  # the pace changed
+    # Nothing changed and the pace is right: 204, the page is left alone.
+    quiet = (timezone.now() + timedelta(seconds=30)).isoformat()  # past the 5 s look-back
+    assert client.get(url, {"since": quiet, "idle": "1"}, headers=HX).status_code == 204
+
+
+def test_another_members_vote_reaches_my_poll_with_the_new_count(client, alice, bob, acme_project):
+    run = _run(alice, acme_project)
+    for cell in RunCell.objects.filter(run=run):
+        _succeed(cell.job)
+    changes = reverse("generations:run-changes", args=[run.public_id])
+    later = timezone.now() + timedelta(seconds=30)  # past the 5 s look-back: only new stamps count
+    client.force_login(alice)
+    assert 'data-polling="false"' in client.get(run.detail_url).content.decode()  # all done: idle pace
+    assert client.get(changes, {"since": later.isoformat(), "idle": "1"}, headers=HX).status_code == 204
+    client.force_login(bob)
+    with freeze(later + timedelta(seconds=1)):
+        client.post(reverse("generations:run-vote", args=[run.public_id]), {"cell": "0-1"}, headers=HX)
+    client.force_login(alice)
+    html = client.get(changes, {"since": later.isoformat(), "idle": "1"}, headers=HX).content.decode()
+    assert 'id="cell-0-1"' in html and 'id="cell-0-0"' not in html
+    cell = html.split('id="cell-0-1"')[1]
+    assert '<span class="vote-count">1</span>' in cell and 'aria-pressed="false"' in cell  # bob's, not hers
+
+
+def test_a_winner_pick_reaches_other_viewers_with_both_cells_and_the_row_mark(
+    client, alice, bob, acme_project
+):
+    run = _run(alice, acme_project)
+    for cell in RunCell.objects.filter(run=run):
+        _succeed(cell.job)
+    RunCell.objects.filter(run=run, col=0).update(winner=True)
+    later = timezone.now() + timedelta(seconds=30)
+    client.force_login(bob)
+    with freeze(later):
+        client.post(reverse("generations:run-winner", args=[run.public_id]), {"cell": "0-1"}, headers=HX)
+    client.force_login(alice)
+    changes = reverse("generations:run-changes", args=[run.public_id])
+    html = client.get(changes, {"since": later.isoformat(), "idle": "1"}, headers=HX).content.decode()
+    assert 'id="cell-0-0"' in html and 'id="cell-0-1"' in html  # the old winner unmarked, the new marked
+    assert 'id="row-winner-0"' in html and "Winner: seed 2" in html
 
 
 def test_votes_are_one_per_member_per_cell_and_counted(client, alice, bob, acme_project):

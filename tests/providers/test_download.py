@@ -371,3 +371,11 @@ def test_it_reports_a_refused_connection_as_transient() -> None:
 )
 def test_address_refusal_allows_only_public_unicast(address: str, allowed: bool) -> None:
     assert (address_refusal(address) is None) is allowed
+
+
+def test_downloads_share_one_tls_context_per_process() -> None:
+    # Building a verifying context loads the CA bundle (~15-40 ms of CPU): once, not per download.
+    first = download._GuardedTransport(allow_private=False)
+    second = download._GuardedTransport(allow_private=True)
+    assert first._pool._ssl_context is second._pool._ssl_context is download._ssl_context()
+    assert download._ssl_context().verify_mode.name == "CERT_REQUIRED"

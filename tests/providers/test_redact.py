@@ -102,3 +102,16 @@ def test_the_logging_filter_redacts_message_arguments_and_traceback(monkeypatch)
     text = logging.Formatter().format(record)
     assert "apimart-canary-value" not in text
     assert "said [redacted]" in text and "ValueError: echoed [redacted]" in text
+
+
+def test_known_secrets_follow_the_environment_as_it_changes(monkeypatch):
+    # The variable names are matched once per set of names (a cache): values must still be current.
+    monkeypatch.setenv("FAL_KEY", "fal-first-value")
+    assert "fal-first-value" in known_secrets()
+    monkeypatch.setenv("FAL_KEY", "fal-second-value")
+    found = known_secrets()
+    assert "fal-second-value" in found and "fal-first-value" not in found
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", "token-added-later")
+    assert "token-added-later" in known_secrets()
+    monkeypatch.delenv("SOME_SERVICE_TOKEN")
+    assert "token-added-later" not in known_secrets()

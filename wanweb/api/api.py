@@ -23,6 +23,7 @@ from ninja.responses import Status
 from ninja.security import HttpBearer
 from pydantic import Field
 
+from generations import runs
 from generations import services as generation_services
 from generations.assets import UploadedInput
 from generations.files import stored_file_response
@@ -42,13 +43,14 @@ NUL_MESSAGE = "Remove the NUL characters."
 
 
 def problem(
-    status: int, title: str, detail: str = "", *, errors: dict | None = None, headers=None
+    status: int, title: str, detail: str = "", *, errors: dict | None = None, headers=None, extra=None
 ) -> HttpResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     if errors:
         body["errors"] = {k: [str(m) for m in v] for k, v in errors.items()}
+    body.update(extra or {})  # RFC 9457 extension members (a refused run's limit and what fits)
     response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM)
     for name, value in (headers or {}).items():
         response[name] = value
@@ -124,8 +126,8 @@ def _conflict(request, exc):
     return problem(422, "Idempotency-Key reused", str(exc), errors={"Idempotency-Key": [str(exc)]})
 
 
-@api.exception_handler(QuotaExceeded)
-def _quota(request, exc):
+def _quota_answer(exc: QuotaExceeded) -> tuple[int, str, dict]:
+    """(status, title, headers) for a quota refusal: the same for a job and for a run."""
     if exc.limit in ("max_jobs_per_hour", "max_concurrent_jobs"):
         headers = {}
         if exc.resets_at is not None:
@@ -134,11 +136,32 @@ def _quota(request, exc):
             headers["Retry-After"] = str(max(1, int((exc.resets_at - timezone.now()).total_seconds())))
         elif exc.limit == "max_concurrent_jobs":
             headers["Retry-After"] = "30"
-        return problem(429, "Too Many Requests", exc.message, headers=headers)
+        return 429, "Too Many Requests", headers
     if exc.limit == "budget":
-        return problem(402, "Budget exceeded", exc.message, errors={"__all__": [exc.message]})
+        return 402, "Budget exceeded", {}
     # frozen team, providers or models the quota does not allow, too many video seconds
-    return problem(403, "Not allowed by the quota", exc.message, errors={"__all__": [exc.message]})
+    return 403, "Not allowed by the quota", {}
+
+
+@api.exception_handler(QuotaExceeded)
+def _quota(request, exc):
+    status, title, headers = _quota_answer(exc)
+    errors = None if status == 429 else {"__all__": [exc.message]}
+    return problem(status, title, exc.message, errors=errors, headers=headers)
+
+
+@api.exception_handler(runs.RunRefused)
+def _run_refused(request, exc):
+    """A refused run: a quota limit answers as it would for one job (402, 403, 429), naming the
+    limit and how many of the run's jobs would fit; a run too big or with nothing to run is a 422."""
+    extra = {"limit": exc.limit or "run", "fits": exc.fits}
+    if isinstance(exc.__cause__, QuotaExceeded):
+        status, title, headers = _quota_answer(exc.__cause__)
+        return problem(
+            status, title, exc.message, errors={"__all__": [exc.message]}, headers=headers, extra=extra
+        )
+    field = {"seeds": "seeds", "targets": "targets"}.get(exc.limit, "__all__")
+    return problem(422, "Invalid request", exc.message, errors={field: [exc.message]}, extra=extra)
 
 
 @api.exception_handler(Http404)
@@ -755,6 +778,132 @@ def usage(request):
         "team": money(figures.totals) if membership.can_manage_members else None,
         "me": money(mine),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Compare runs (generations/runs.py): the form's Compare section and `manage.py generate --compare`
+# ---------------------------------------------------------------------------------------------
+
+compare_runs = Router(tags=["runs"])
+
+
+class RunIn(Schema):
+    project: uuid.UUID
+    mode: Mode
+    prompt: str = Field("", max_length=10000)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Normalised names; translated per target (notes say how)."
+    )
+    targets: list[str] = Field(
+        min_length=1, max_length=48, description='"provider:model" serving `mode`; see GET /models.'
+    )
+    seeds: list[int] = Field(default_factory=list, max_length=runs.MAX_SEEDS, description="Explicit seeds.")
+    seed_count: int | None = Field(
+        None, ge=1, le=runs.MAX_SEEDS, description="Or this many random seeds (default 1)."
+    )
+    variants: list[str] = Field(default_factory=list, max_length=runs.MAX_VARIANTS, description="Prompts.")
+    extra_param: str = Field("", max_length=40, description=f"One of {', '.join(runs.EXTRA_PARAMS)}.")
+    extra_values: list[int | float | str] = Field(default_factory=list, max_length=runs.MAX_EXTRA_VALUES)
+    failover: bool = Field(
+        False, description="Re-route a job that fails for capacity (if the team allows it)."
+    )
+
+
+class RunCellOut(Schema):
+    row: int
+    col: int
+    row_label: str
+    col_label: str
+    target: str | None = Field(description='"provider:model" of the cell\'s job; null when left out.')
+    job: uuid.UUID | None = Field(description="GET /jobs/{id} for its outputs; null when left out.")
+    status: str = Field(description='The job\'s status, or "left_out" (the reason is in `note`).')
+    cost: str = Field(description="USD: final cost, the hold while it runs, 0 when refunded.")
+    seed: int | None
+    vendor_seconds: float | None
+    note: str = Field(description="A parameter translated for this target, or why the cell is left out.")
+    winner: bool
+    votes: int
+
+
+class RunOut(Schema):
+    id: uuid.UUID
+    project: uuid.UUID
+    mode: str
+    prompt: str
+    failover: bool
+    targets: list[str]
+    seeds: list[int]
+    variants: list[str]
+    extra_param: str
+    extra_values: list[Any]
+    total_cost: str
+    created_at: datetime
+    cells: list[RunCellOut]
+
+
+@compare_runs.post(
+    "",
+    response={200: RunOut, 201: RunOut, **ERRORS, 402: ProblemOut},
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+                "description": "The same key and body within 24 h returns the first run (200); another body is a 422.",
+            }
+        ]
+    },
+)
+def run_create(request, payload: RunIn):
+    """Make a compare run: targets x prompt variants x extra values x seeds, at most 48 jobs,
+    reserved all or nothing. A limit that refuses any job refuses the run (no job, no hold):
+    402 / 403 / 429 as for one job, naming the `limit` and how many jobs `fits`."""
+    membership = _membership(request)
+    if not membership.can_edit:
+        raise PermissionDenied("Viewers can browse but not create runs.")
+    if _has_nul(payload.prompt) or _has_nul(payload.variants) or _has_nul(payload.params):
+        raise RequestValidationError({"prompt": [NUL_MESSAGE]})
+    if _has_nul(payload.targets) or _has_nul(payload.extra_values) or "\x00" in payload.extra_param:
+        raise RequestValidationError({"targets": [NUL_MESSAGE]})
+    project = selectors.project_get(membership=membership, public_id=payload.project)
+    body = payload.dict()
+    fingerprint = services.body_fingerprint({"run": body}, [])
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if key and (len(key) > 200 or not key.isprintable() or not key.isascii()):
+        raise RequestValidationError({"Idempotency-Key": ["Use up to 200 printable ASCII characters."]})
+    if key:
+        earlier = services.idempotent_run(membership=membership, key=key, fingerprint=fingerprint)
+        if earlier is not None:
+            return Status(200, selectors.run_payload(earlier, user=membership.user))
+    options = {
+        "mode": payload.mode.value,
+        "targets": [runs.Target.parse(t) for t in payload.targets],
+        "prompt": payload.prompt,
+        "params": payload.params,
+        "seeds": payload.seeds,
+        "seed_count": payload.seed_count,
+        "variants": payload.variants,
+        "extra_param": payload.extra_param,
+        "extra_values": payload.extra_values,
+        "failover": payload.failover,
+    }
+    run, repeated = services.run_create(
+        membership=membership, project=project, options=options, idempotency_key=key, fingerprint=fingerprint
+    )
+    return Status(200 if repeated else 201, selectors.run_payload(run, user=membership.user))
+
+
+@compare_runs.get("/{run_id}", response={200: RunOut, **ERRORS})
+def run_detail(request, run_id: uuid.UUID):
+    """The run's cells: each with its job id, status, cost, seed, target and note."""
+    membership = _membership(request)
+    run = selectors.run_get(membership=membership, public_id=run_id)
+    return selectors.run_payload(run, user=membership.user)
+
+
+api.add_router("/runs", compare_runs)
 
 
 def unknown_path(request, rest: str = ""):

@@ -56,6 +56,8 @@ class IdempotencyKey(models.Model):
     key = models.CharField(max_length=200)
     body_hash = models.CharField(max_length=64)
     job = models.ForeignKey("generations.Job", on_delete=models.SET_NULL, null=True, related_name="+")
+    # Or the compare run a `POST /runs` with this key made (one namespace of keys for both).
+    run = models.ForeignKey("generations.Run", on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

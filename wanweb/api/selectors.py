@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from generations.models import Asset, AssetRole, Job, Project
+from generations.models import Asset, AssetRole, Job, Project, Run
 from providers import catalog
 from providers.base import MODE_LABELS, Mode
 from providers.catalog import FieldSpec, MediaSlot, ModelSpec
@@ -265,3 +267,53 @@ def delivery_get(*, membership: Membership, msg_id: str) -> WebhookDelivery:
         return WebhookDelivery.objects.select_related("project").get(team=membership.team, msg_id=msg_id)
     except (WebhookDelivery.DoesNotExist, ValueError, TypeError):
         raise Http404("No such delivery") from None
+
+
+def run_get(*, membership: Membership, public_id) -> Run:
+    """A compare run of the token's team; Http404 for any other."""
+    try:
+        return Run.objects.select_related("project").get(team=membership.team, public_id=public_id)
+    except (Run.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such run") from None
+
+
+def run_payload(run: Run, *, user) -> dict:
+    """The run as `GET /runs/{id}` returns it: what was asked and one entry per cell (a fixed
+    number of queries, the compare page's selector)."""
+    from generations import run_selectors
+
+    cells = list(run_selectors.run_cells(run=run, user=user))
+    return {
+        "id": str(run.public_id),
+        "project": str(run.project.public_id),
+        "mode": run.mode,
+        "prompt": run.prompt,
+        "failover": run.failover,
+        "targets": list(run.spec.get("targets") or []),
+        "seeds": list(run.spec.get("seeds") or []),
+        "variants": list(run.spec.get("variants") or []),
+        "extra_param": run.spec.get("extra_param") or "",
+        "extra_values": list(run.spec.get("extra_values") or []),
+        "total_cost": str(sum((Decimal(str(c.cost)) for c in cells), Decimal(0))),
+        "created_at": run.created_at,
+        "cells": [_cell_payload(c) for c in cells],
+    }
+
+
+def _cell_payload(cell) -> dict:
+    job = cell.job
+    return {
+        "row": cell.row,
+        "col": cell.col,
+        "row_label": cell.row_label,
+        "col_label": cell.col_label,
+        "target": f"{job.provider}:{job.model}" if job else None,
+        "job": str(job.public_id) if job else None,
+        "status": job.status if job else "left_out",
+        "cost": str(cell.cost),
+        "seed": cell.seed,
+        "vendor_seconds": cell.vendor_seconds,
+        "note": cell.note,
+        "winner": cell.winner,
+        "votes": cell.vote_count,
+    }

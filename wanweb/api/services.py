@@ -1,4 +1,4 @@
-"""Every write of the API app: tokens, idempotent job creation, webhook endpoints."""
+"""Every write of the API app: tokens, idempotent job and compare-run creation, webhook endpoints."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from generations import runs
 from generations import services as generation_services
-from generations.models import Job, Project
+from generations.models import Job, Project, Run
 from providers import download
 from providers.base import ProviderError, RequestValidationError
 from wanweb.accounts.models import Membership, hash_token
@@ -167,6 +168,62 @@ def idempotent_job(*, membership: Membership, key: str, fingerprint: str) -> Job
     if earlier.job is None:
         raise IdempotencyConflict("The job made with this Idempotency-Key was deleted.")
     return earlier.job
+
+
+def run_create(
+    *,
+    membership: Membership,
+    project: Project,
+    options: dict,
+    idempotency_key: str = "",
+    fingerprint: str = "",
+) -> tuple[Run, bool]:
+    """A compare run through the same service as the form (generations.runs.run_create, all or
+    nothing); returns (run, repeated). Idempotency as job_create: the key's row is inserted first in
+    the run's transaction, so a refused run leaves no key, no job and no hold, and concurrent twins
+    make one run."""
+    if not idempotency_key:
+        return runs.run_create(membership=membership, project=project, **options), False
+    key = idempotency_key[:200]
+    cutoff = timezone.now() - IDEMPOTENCY_WINDOW
+    IdempotencyKey.objects.filter(
+        user=membership.user, team=membership.team, key=key, created_at__lt=cutoff
+    ).delete()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = IdempotencyKey.objects.create(
+                    user=membership.user, team=membership.team, key=key, body_hash=fingerprint
+                )
+        except IntegrityError:
+            record = None
+        if record is not None:
+            run = runs.run_create(membership=membership, project=project, **options)
+            record.run = run
+            record.save(update_fields=["run"])
+            return run, False
+    earlier = idempotent_run(membership=membership, key=key, fingerprint=fingerprint)
+    if earlier is None:
+        raise IdempotencyConflict("The run made with this Idempotency-Key was deleted.")
+    return earlier, True
+
+
+def idempotent_run(*, membership: Membership, key: str, fingerprint: str) -> Run | None:
+    """The run an earlier `POST /runs` with this key made (within 24 h), or None; IdempotencyConflict
+    for another body, or when the key made a job or its run was deleted."""
+    earlier = (
+        IdempotencyKey.objects.select_related("run")
+        .filter(user=membership.user, team=membership.team, key=key[:200])
+        .filter(created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW)
+        .first()
+    )
+    if earlier is None:
+        return None
+    if earlier.body_hash != fingerprint:
+        raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
+    if earlier.run is None:
+        raise IdempotencyConflict("The run made with this Idempotency-Key was deleted.")
+    return earlier.run
 
 
 def _create(membership, token, project, fields, uploads, webhook_url) -> Job:

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_team_vendor_keys'),
-        ('generations', '0009_compare_runs'),
+        ('generations', '0011_run_cell_updated_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
