@@ -92,18 +92,30 @@ def private_redis() -> tuple[str, subprocess.Popen]:
     return f"redis://127.0.0.1:{port}/0", process
 
 
-def start_worker(env: dict[str, str], concurrency: int, name: str) -> subprocess.Popen:
+def start_worker(
+    env: dict[str, str], concurrency: int, name: str, queues: str | None = None, loglevel: str = "WARNING"
+) -> subprocess.Popen:
+    """One prefork worker on `queues` (default: every queue the app sends to, polls first)."""
+    from django.conf import settings
+
+    queues = queues or ",".join(settings.WORKER_QUEUES)
     log = (common.OUT / f"{name}-worker.log").open("w")
     celery = str(Path(sys.executable).with_name("celery"))
     return subprocess.Popen(
-        [celery, "-A", "wanweb", "worker", "-Q", "default,downloads", "--pool", "prefork"]
-        + ["--concurrency", str(concurrency), "--loglevel", "WARNING"]
+        [celery, "-A", "wanweb", "worker", "-Q", queues, "--pool", "prefork"]
+        + ["--concurrency", str(concurrency), "--loglevel", loglevel]
         + ["--without-heartbeat", "--without-gossip", "--without-mingle"],
         cwd=common.ROOT,
         env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (a worker's main process: consumer, timer, poll dispatcher)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu_seconds(pid: int) -> float:

@@ -96,7 +96,7 @@ def _start_worker(env: dict[str, str], concurrency: int) -> subprocess.Popen:
     out = (common.OUT / "job-cpu-worker.log").open("w")
     celery = str(Path(sys.executable).with_name("celery"))
     return subprocess.Popen(
-        [celery, "-A", "_cpu_worker", "worker", "-Q", "default,downloads", "--pool", "prefork"]
+        [celery, "-A", "_cpu_worker", "worker", "-Q", "polls,downloads,default", "--pool", "prefork"]
         + ["--concurrency", str(concurrency), "--loglevel", "WARNING"]
         + ["--without-heartbeat", "--without-gossip", "--without-mingle"],
         cwd=common.ROOT,

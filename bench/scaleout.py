@@ -6,7 +6,7 @@ per run, so nobody else's workers or tasks are touched):
 - gunicorn, one master with `--workers 2`, serving wanweb.wsgi (whitenoise for static files), with
   the repo's gunicorn.conf.py for everything the command line does not set (worker class, threads);
 - three Celery worker processes (prefork, 2 children each): `default-a` and `default-b` on the
-  `default` queue (submits, polls, the reconciler), `downloads` on the `downloads` queue (copying
+  `polls` and `default` queues (polls and the poll dispatcher; submits, the reconciler), `downloads` on the `downloads` queue (copying
   vendor output URLs into storage, CELERY_TASK_ROUTES);
 - celery beat (the reconciler every 60 s);
 - a fake fal.ai on loopback (tests/fakes/fal.py) whose results are URLs, so the downloads queue
@@ -62,7 +62,13 @@ import _common as common  # noqa: E402
 ROOT = common.ROOT
 PY = sys.executable
 FINAL = ("succeeded", "failed", "canceled")
-WORKERS = {"default-a": "default", "default-b": "default", "downloads": "downloads"}
+# Worker name -> its queues. The polls queue rides with default here (each such worker also runs
+# the poll dispatcher, generations/dispatch.py), so killing default-b also kills one dispatcher.
+WORKERS = {"default-a": "polls,default", "default-b": "polls,default", "downloads": "downloads"}
+
+
+def worker_queues(run: str, worker: str) -> str:
+    return ",".join(f"bench-{run}-{queue}" for queue in WORKERS[worker].split(","))
 
 
 def parse_args(argv=None):
@@ -632,8 +638,8 @@ def main(argv=None) -> int:
                 '%(p)s %(s)s "%(r)s" %(M)s',  # worker pid, status, request line, milliseconds
             ],
         )
-        for worker, queue in WORKERS.items():
-            stack.start_worker(worker, f"bench-{run}-{queue}")
+        for worker in WORKERS:
+            stack.start_worker(worker, worker_queues(run, worker))
         stack.start(
             "beat",
             [
@@ -683,13 +689,11 @@ def main(argv=None) -> int:
                 worker = to_kill[0]
                 due = (
                     (share >= 0.25 and queued == 0) or share >= 0.5
-                    if WORKERS[worker] == "default"
+                    if worker.startswith("default")
                     else Job.objects.filter(status="running").exclude(result=[]).exists() and share >= 0.2
                 )
                 if due:
-                    stack.kill(
-                        worker, restart_after=args.restart_after, queue=f"bench-{run}-{WORKERS[worker]}"
-                    )
+                    stack.kill(worker, restart_after=args.restart_after, queue=worker_queues(run, worker))
                     to_kill.pop(0)
             if not creator.is_alive() and finished >= len(created) and finished == total:
                 break

@@ -63,7 +63,7 @@ def start_worker(env: dict[str, str], concurrency: int, pool: str) -> subprocess
             "wanweb",
             "worker",
             "-Q",
-            "default,downloads",
+            "polls,downloads,default",  # every queue (settings.WORKER_QUEUES), polls first
             "--pool",
             pool,
             "--concurrency",

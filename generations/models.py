@@ -113,6 +113,9 @@ class Job(models.Model):
     poll_errors = models.PositiveSmallIntegerField(default=0)  # consecutive transient poll failures
     # When the chain's next poll is due: the reconciler re-drives only chains overdue past it.
     poll_due_at = models.DateTimeField(null=True, blank=True)
+    # When the poll dispatcher (generations/dispatch.py) last sent this job's due poll: it sends a
+    # due poll once, and again only if no poll has recorded a later due time within its lease.
+    poll_dispatched_at = models.DateTimeField(null=True, blank=True)
     # What the poll schedule learns from (generations/schedule.py): the vendor's processing seconds
     # (submit to the poll or webhook that saw the finish) and the job's duration|resolution.
     vendor_seconds = models.FloatField(null=True, blank=True)
@@ -159,6 +162,12 @@ class Job(models.Model):
             models.Index(fields=["status", "updated_at"], name="job_status_updated"),
             # "Is anything running in this project?" on every gallery page and refresh.
             models.Index(fields=["project", "status"], name="job_project_status"),
+            # The poll dispatcher, several times a second: the active jobs whose next poll is due.
+            models.Index(
+                fields=["poll_due_at"],
+                condition=models.Q(status__in=["submitted", "running"]),
+                name="job_poll_due",
+            ),
         ]
 
     def __str__(self) -> str:

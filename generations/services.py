@@ -36,7 +36,7 @@ from generations.assets import (
 from generations.files import input_url
 from generations.models import ACTIVE_STATUSES, AssetRole, Job, JobEvent, JobStatus, Project, VendorCall
 from generations.signals import job_finished
-from generations.tasks import job_poll_task, job_store_outputs_task, job_submit_task, job_vendor_cancel_task
+from generations.tasks import job_store_outputs_task, job_submit_task, job_vendor_cancel_task
 from providers import catalog, download, media, registry
 from providers.base import (
     ErrorCode,
@@ -399,16 +399,15 @@ def job_submit(*, job_id: int) -> None:
 
 
 def _schedule_poll(job: Job, token: str, *, countdown: float, sequence: int | None = None, **changes) -> None:
-    """Enqueue the next poll of this chain, numbered so that a duplicate delivery cannot fork it.
+    """Make this job's next poll due in `countdown` seconds (with any other `changes` in the same UPDATE).
 
-    Records when it is due (`poll_due_at`, with any other `changes` in the same UPDATE): the
-    reconciler leaves a chain alone until it is overdue past that, however quiet the job is.
+    Nothing is enqueued here: the poll dispatcher (generations/dispatch.py) sends the poll, with
+    the row's token and sequence number, once `poll_due_at` has come. The reconciler leaves a
+    chain alone until it is overdue past that, however quiet the job is. `sequence` is accepted
+    for the callers' sake; the dispatcher reads the row's own `poll_count`.
     """
-    if sequence is None:
-        sequence = Job.objects.filter(pk=job.pk).values_list("poll_count", flat=True).first()
     due = timezone.now() + timedelta(seconds=countdown)
-    Job.objects.filter(pk=job.pk).update(poll_due_at=due, **changes)
-    job_poll_task.apply_async((job.pk, token, sequence), countdown=countdown)
+    Job.objects.filter(pk=job.pk).update(poll_due_at=due, poll_dispatched_at=None, **changes)
 
 
 _learned: dict[tuple[str, str, str, str], tuple[float, schedule.Expectation | None]] = {}
@@ -485,8 +484,7 @@ def job_poll(*, job_id: int, token: str, sequence: int | None = None) -> None:
     if job.poll_errors:
         changes["poll_errors"] = 0
     # One transaction for the call log, the update and the next due time: one commit (one WAL
-    # flush on PostgreSQL) instead of three. The next poll is enqueued after it commits.
-    countdown = None
+    # flush on PostgreSQL) instead of three. The poll dispatcher sends the next poll when it is due.
     with transaction.atomic():
         _log_calls(job, "poll", calls, attempt=attempt if job.poll_errors == 0 else None)
         job_apply_update(job=job, update=update)
@@ -498,8 +496,6 @@ def job_poll(*, job_id: int, token: str, sequence: int | None = None) -> None:
             Job.objects.filter(pk=job.pk).update(poll_due_at=due, **changes)
         elif changes:
             Job.objects.filter(pk=job.pk).update(**changes)
-    if countdown is not None:
-        job_poll_task.apply_async((job.pk, token, job.poll_count), countdown=countdown)
 
 
 def job_apply_update(*, job: Job, update: Update) -> None:

@@ -24,16 +24,28 @@ PORT = os.environ.get("WANWEB_PORT", "8000")
 
 
 def celery_commands(python: str, *, split_downloads: bool) -> dict[str, list[str]]:
-    """Worker(s) and beat. Production gives the downloads queue its own worker (big files, slow hosts)."""
+    """Worker(s) and beat. Production gives polls and downloads their own workers (polls are due
+    to the second; downloads are big files from slow hosts). A worker on the polls queue also runs
+    the poll dispatcher (generations/dispatch.py); one on several queues takes them in -Q order."""
     celery = [python, "-m", "celery", "-A", "wanweb"]
     beat = [*celery, "beat", "-l", "info", "--schedule", str(ROOT / "var" / "celerybeat-schedule")]
     if not split_downloads:
         return {
-            "worker": [*celery, "worker", "-Q", "default,downloads", "--concurrency", "2", "-l", "info"],
+            "worker": [
+                *celery,
+                "worker",
+                "-Q",
+                "polls,downloads,default",
+                "--concurrency",
+                "2",
+                "-l",
+                "info",
+            ],
             "beat": beat,
         }
     return {
         "worker": [*celery, "worker", "-Q", "default", "-n", "default@%h", "-l", "info"],
+        "polls": [*celery, "worker", "-Q", "polls", "-n", "polls@%h", "--concurrency", "2", "-l", "info"],
         "downloads": [*celery, "worker", "-Q", "downloads", "-n", "downloads@%h", "--concurrency", "2"]
         + ["-l", "info"],
         "beat": beat,

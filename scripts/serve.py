@@ -1,7 +1,8 @@
 """`make serve`: the production stack on one machine (docs/DEPLOY.md).
 
 DEBUG off, `collectstatic` and `migrate` first, then gunicorn (gunicorn.conf.py), a Celery worker for
-the default queue, one for the downloads queue, and beat, under the supervisor (scripts/supervisor.py):
+the default queue, one for the polls queue (it also dispatches due polls), one for the downloads
+queue, and beat, under the supervisor (scripts/supervisor.py):
 a dead child is restarted with a backoff, SIGINT/SIGTERM stop them all. Redis is found or started as
 for `make run` (scripts/services.py). It never runs `manage.py demo`: create an operator with
 `manage.py createsuperuser`. With SECRET_KEY unset it uses (and once generates) var/secret_key.
@@ -22,7 +23,7 @@ from run import HOST, PORT, celery_commands  # noqa: E402
 from services import ROOT, ensure_redis, ensure_secret_key  # noqa: E402
 from supervisor import Supervisor  # noqa: E402
 
-PARTS = ("web", "worker", "downloads", "beat")
+PARTS = ("web", "worker", "polls", "downloads", "beat")
 
 
 def web_command(python: str) -> list[str]:

@@ -68,6 +68,8 @@ def umbrella_project(umbrella, charlie):
 def celery_worker_live(settings):
     """A real Celery worker (threads) on the real Redis of REDIS_URL, consuming this run's queues.
 
+    It serves the polls queue, so it also runs the poll dispatcher (generations/dispatch.py).
+
     Use with `@pytest.mark.django_db(transaction=True)`: on_commit must fire and the worker's
     threads must see committed rows.
     """
@@ -75,10 +77,7 @@ def celery_worker_live(settings):
 
     from wanweb.celery import app
 
-    queues = [
-        settings.CELERY_TASK_DEFAULT_QUEUE,
-        settings.CELERY_TASK_ROUTES[next(iter(settings.CELERY_TASK_ROUTES))]["queue"],
-    ]
+    queues = list(settings.WORKER_QUEUES)  # polls, downloads, default: every queue the app sends to
     app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
     app.conf.task_routes = settings.CELERY_TASK_ROUTES
     with start_worker(

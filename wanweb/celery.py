@@ -25,6 +25,7 @@ app.autodiscover_tasks()
 # below applies Django's own rule instead (CONN_MAX_AGE, health checks, closed after errors).
 app.conf.CELERY_DB_REUSE_MAX = 10**9
 app.steps["worker"].add("wanweb.ops.heartbeat:HeartbeatStep")  # /readyz and Admin > System count these
+app.steps["worker"].add("generations.dispatch:PollDispatcherStep")  # sends due polls (polls queue)
 
 
 @after_setup_logger.connect

@@ -301,6 +301,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_keepalive": True,
     "health_check_interval": 25,
     "retry_on_timeout": True,
+    # A worker on several queues takes from the first non-empty one in its -Q order (kombu's
+    # default rotates between them): see WORKER_QUEUES.
+    "queue_order_strategy": "priority",
 }
 # Publishing from a web request: a few quick tries (about 1 s), then the caller decides
 # (generations/services.py `_enqueue`: the job stays queued and the reconciler sends it later).
@@ -461,7 +464,16 @@ INPUT_URLS_ENABLED = env_bool("INPUT_URLS_ENABLED", PUBLIC_BASE_URL.startswith("
 API_RATE_LIMIT_PER_MINUTE = int(env("API_RATE_LIMIT_PER_MINUTE", "120") or 0)
 API_RATE_LIMIT_PREFIX = "wanweb-api-rate"
 
-CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": f"{QUEUE_PREFIX}downloads"}}
+# Polls have a queue of their own, so a due poll never waits behind submits or downloads; they are
+# sent when due by the poll dispatcher (generations/dispatch.py), never as countdown messages.
+CELERY_TASK_ROUTES = {
+    "generations.tasks.job_store_outputs_task": {"queue": f"{QUEUE_PREFIX}downloads"},
+    "generations.tasks.job_poll_task": {"queue": f"{QUEUE_PREFIX}polls"},
+}
+# Every queue the app sends to, in the order one worker serving them all (`make run`, the benches)
+# should take them ("priority" below): polls (short, and late is the cost), then downloads
+# (finishing jobs), then default (submits: starting new ones).
+WORKER_QUEUES = [f"{QUEUE_PREFIX}polls", f"{QUEUE_PREFIX}downloads", CELERY_TASK_DEFAULT_QUEUE]
 CELERY_BEAT_SCHEDULE = {
     "reconcile-silent-jobs": {"task": "generations.tasks.job_reconcile_task", "schedule": 60.0},
     # Uploads kept for the generation form that no job took (generations/uploads.py).

@@ -26,7 +26,11 @@ import uuid  # noqa: E402
 
 TEST_QUEUE_PREFIX = os.environ.setdefault("WANWEB_TEST_QUEUE_PREFIX", f"wanweb-test-{uuid.uuid4().hex[:8]}")
 CELERY_TASK_DEFAULT_QUEUE = f"{TEST_QUEUE_PREFIX}-default"
-CELERY_TASK_ROUTES = {"generations.tasks.job_store_outputs_task": {"queue": f"{TEST_QUEUE_PREFIX}-downloads"}}
+CELERY_TASK_ROUTES = {
+    "generations.tasks.job_store_outputs_task": {"queue": f"{TEST_QUEUE_PREFIX}-downloads"},
+    "generations.tasks.job_poll_task": {"queue": f"{TEST_QUEUE_PREFIX}-polls"},
+}
+WORKER_QUEUES = [f"{TEST_QUEUE_PREFIX}-polls", f"{TEST_QUEUE_PREFIX}-downloads", CELERY_TASK_DEFAULT_QUEUE]
 CELERY_BEAT_SCHEDULE = {}
 OPS_HEARTBEAT_PREFIX = f"{TEST_QUEUE_PREFIX}:worker-heartbeat:"  # not a developer's workers
 WEBHOOKS_ENABLED = False

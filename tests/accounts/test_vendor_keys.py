@@ -23,6 +23,7 @@ from tests.factories import MembershipFactory, ProjectFactory, TeamFactory, User
 from tests.fakes.fal import FakeFal
 from tests.fakes.lumenfall import FakeLumenfall
 from tests.fakes.server import FakeServer
+from tests.polls import next_poll
 from wanweb.accounts import crypto, vendor_keys
 from wanweb.accounts.models import Membership, Role, Team, VendorCredential, VerifyStatus
 from wanweb.quotas.models import LedgerEntry
@@ -63,38 +64,30 @@ def fal(monkeypatch, settings, no_operator_keys):
 
 
 def _drive(job: Job, monkeypatch, capture, *, polls_before_stop: int | None = None) -> list[dict]:
-    """Submit and poll `job` through the services, as the Celery tasks would; returns pending polls
-    when stopped early (`polls_before_stop`)."""
-    pending: list[dict] = []
-    monkeypatch.setattr(
-        services.job_poll_task,
-        "apply_async",
-        lambda args, countdown=0: pending.append({"job_id": args[0], "token": args[1], "sequence": args[2]}),
-    )
+    """Submit and poll `job` through the services, as the Celery tasks and the poll dispatcher
+    would; returns the pending poll when stopped early (`polls_before_stop`)."""
     monkeypatch.setattr(
         services.job_store_outputs_task, "delay", lambda job_id: services.job_store_outputs(job_id=job_id)
     )
     with capture(execute=True):
         services.job_submit(job_id=job.pk)
     done = 0
-    while pending:
+    while (poll := next_poll(job.pk)) is not None:
         if polls_before_stop is not None and done >= polls_before_stop:
-            return pending
+            return [poll]
         with capture(execute=True):
-            services.job_poll(**pending.pop(0))
+            services.job_poll(**poll)
         done += 1
-    return pending
+    return []
 
 
 def _continue(pending: list[dict], monkeypatch, capture) -> None:
-    monkeypatch.setattr(
-        services.job_poll_task,
-        "apply_async",
-        lambda args, countdown=0: pending.append({"job_id": args[0], "token": args[1], "sequence": args[2]}),
-    )
-    while pending:
+    for poll in pending:
         with capture(execute=True):
-            services.job_poll(**pending.pop(0))
+            services.job_poll(**poll)
+        while (following := next_poll(poll["job_id"])) is not None:
+            with capture(execute=True):
+                services.job_poll(**following)
 
 
 def _fal_job(membership, project) -> Job:

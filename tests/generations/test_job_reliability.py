@@ -30,13 +30,14 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from generations import services
+from generations import dispatch, services
 from generations.models import AssetRole, Job, JobStatus, VendorCall
 from providers import fal
 from providers.base import GenerationRequest, Mode
 from tests.conftest import wait_for
 from tests.fakes.fal_faults import FaultyFal
 from tests.fakes.slow import TrickleServer
+from tests.polls import next_poll
 from wanweb.accounts.models import Membership
 
 NEVER_DONE = ("IN_PROGRESS",) * 10_000  # every status call answers IN_PROGRESS: polling cannot finish
@@ -289,8 +290,6 @@ def test_the_reconciler_re_drives_a_silent_job_with_a_new_token_and_the_old_chai
         created_at=long_ago,
         updated_at=long_ago,
     )
-    polls = _Recorder()
-    monkeypatch.setattr(services, "job_poll_task", polls)
     now = timezone.now()
 
     counts = services.job_reconcile(now=now)
@@ -298,7 +297,9 @@ def test_the_reconciler_re_drives_a_silent_job_with_a_new_token_and_the_old_chai
     assert counts == {"resubmitted": 0, "repolled": 1, "restored": 0, "expired": 0}
     job.refresh_from_db()
     assert job.poll_token not in ("", "old-chain") and job.updated_at == now
-    assert polls.calls == [(job.pk, job.poll_token, 0)]
+    polls = []  # what the poll dispatcher sends: the new chain's first poll, at once
+    dispatch.polls_dispatch_due(send=polls.extend)
+    assert polls == [(job.pk, job.poll_token, 0)]
     assert services.job_reconcile(now=now) == {"resubmitted": 0, "repolled": 0, "restored": 0, "expired": 0}
 
     before = (
@@ -318,24 +319,20 @@ def test_the_reconciler_re_drives_a_silent_job_with_a_new_token_and_the_old_chai
         VendorCall.objects.count(),
         len(never_done_fal.server.requests),
     )
-    assert after == before and polls.calls == [
-        (job.pk, job.poll_token, 0)
-    ]  # no vendor call, nothing scheduled
+    assert after == before  # no vendor call, nothing scheduled
 
     services.job_poll(job_id=job.pk, token=job.poll_token, sequence=0)  # the new chain does poll
 
     job.refresh_from_db()
     assert job.poll_count == 1 and job.vendor_calls.filter(operation="poll").count() == 1
-    assert polls.calls[-1] == (job.pk, job.poll_token, 1) and len(polls.calls) == 2
+    assert next_poll(job.pk) == {"job_id": job.pk, "token": job.poll_token, "sequence": 1}
+    due_at = job.poll_due_at
 
-    # The same poll delivered a second time (acks_late redelivery) cannot fork the chain.
+    # The same poll delivered a second time (acks_late redelivery) changes nothing.
     services.job_poll(job_id=job.pk, token=job.poll_token, sequence=0)
     job.refresh_from_db()
-    assert (
-        job.poll_count == 1
-        and job.vendor_calls.filter(operation="poll").count() == 1
-        and len(polls.calls) == 2
-    )
+    assert job.poll_count == 1 and job.vendor_calls.filter(operation="poll").count() == 1
+    assert job.poll_due_at == due_at
 
 
 @pytest.mark.django_db
@@ -353,15 +350,18 @@ def test_the_reconciler_re_enqueues_the_store_of_a_job_whose_outputs_were_never_
         status=JobStatus.RUNNING,
         vendor_job_id="req-1",
         result=[{"url": "https://example.invalid/out.png", "kind": "image", "content_type": "image/png"}],
+        poll_due_at=long_ago,  # the last poll's schedule, left when it saw the success
         created_at=long_ago,
         updated_at=long_ago,
     )
-    stores, polls = _Recorder(), _Recorder()
+    stores = _Recorder()
     monkeypatch.setattr(services, "job_store_outputs_task", stores)
-    monkeypatch.setattr(services, "job_poll_task", polls)
 
     assert services.job_reconcile()["restored"] == 1
-    assert stores.calls == [(job.pk,)] and polls.calls == []
+    assert stores.calls == [(job.pk,)]
+    polls = []
+    dispatch.polls_dispatch_due(send=polls.extend)
+    assert polls == []  # outputs waiting to be stored are the store's, never a poll's
 
 
 # --- 9: cancel ---------------------------------------------------------------------------------------
@@ -516,10 +516,7 @@ def worker_processes(transactional_db, settings, tmp_path, monkeypatch):
         "unacked_restore_throttle": 1,  # ... not every 10 x 10 s (kombu's defaults)
         "global_keyprefix": f"{settings.TEST_QUEUE_PREFIX}-{uuid.uuid4().hex[:6]}:",
     }
-    queues = [
-        settings.CELERY_TASK_DEFAULT_QUEUE,
-        settings.CELERY_TASK_ROUTES[next(iter(settings.CELERY_TASK_ROUTES))]["queue"],
-    ]
+    queues = list(settings.WORKER_QUEUES)  # polls, downloads, default: every queue the app sends to
     saved = app.conf.broker_transport_options
     app.conf.broker_transport_options = options
     app._pool = None  # the producer pools are keyed by connection options: make new ones

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from generations import selectors, services
+from generations import dispatch, selectors, services
 from generations.models import Job, JobStatus
 from providers.base import Output, Status, Update
 from tests.factories import JobFactory
+from tests.polls import next_poll
 
 pytestmark = pytest.mark.django_db
 
@@ -86,8 +87,6 @@ def test_a_quiet_poll_schedules_by_the_learned_distribution_and_records_when_it_
 ):
     _learn(acme_project, 60.0)
     job = _running(acme_project, submitted_ago=10)
-    polls = _Recorder()
-    monkeypatch.setattr(services, "job_poll_task", polls)
     monkeypatch.setattr(
         services, "get_client", lambda name, credential=None: _Vendor(Update(status=Status.RUNNING))
     )
@@ -103,11 +102,10 @@ def test_a_quiet_poll_schedules_by_the_learned_distribution_and_records_when_it_
     sql = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert len(sql) <= 3, sql
 
-    ((args, countdown),) = polls.calls
-    assert args == (job.pk, "chain", 1)
-    # 10 s after submit, finish expected at ~60 s: half the way to p25 (25 s), not the old ~2.8 s.
-    assert countdown == pytest.approx(25.0, abs=0.5)
+    # What the dispatcher sends when it is due: the same chain, the next sequence number.
+    assert next_poll(job.pk) == {"job_id": job.pk, "token": "chain", "sequence": 1}
     job.refresh_from_db()
+    # 10 s after submit, finish expected at ~60 s: half the way to p25 (25 s), not the old ~2.8 s.
     due = (job.poll_due_at - timezone.now()).total_seconds()
     assert 23 < due <= 25.5
     assert job.vendor_calls.count() == 0  # the stub makes no HTTP call
@@ -116,13 +114,15 @@ def test_a_quiet_poll_schedules_by_the_learned_distribution_and_records_when_it_
 def test_near_the_learned_finish_it_polls_every_half_second(acme_project, monkeypatch):
     _learn(acme_project, 60.0)
     job = _running(acme_project, submitted_ago=60)
-    polls = _Recorder()
-    monkeypatch.setattr(services, "job_poll_task", polls)
     monkeypatch.setattr(
         services, "get_client", lambda name, credential=None: _Vendor(Update(status=Status.RUNNING))
     )
+    before = timezone.now()
     services.job_poll(job_id=job.pk, token="chain", sequence=0)
-    assert polls.calls[0][1] == 0.5
+    after = timezone.now()
+    job.refresh_from_db()
+    half_second = timedelta(seconds=0.5)
+    assert before + half_second <= job.poll_due_at <= after + half_second
 
 
 def test_without_history_the_prior_paces_the_chain(acme_project, monkeypatch):
@@ -164,13 +164,12 @@ def test_the_reconciler_leaves_quiet_jobs_whose_chain_is_alive(acme_project, mon
     Job.objects.filter(pk=overdue.pk).update(updated_at=long_ago, poll_due_at=long_ago)
     unscheduled = _running(acme_project, submitted_ago=600, vendor_job_id="c")
     Job.objects.filter(pk=unscheduled.pk).update(updated_at=long_ago, poll_due_at=None)
-    polls = _Recorder()
-    monkeypatch.setattr(services, "job_poll_task", polls)
-
     counts = services.job_reconcile()
 
     assert counts["repolled"] == 2
-    assert sorted(args[0] for args, _ in polls.calls) == sorted([overdue.pk, unscheduled.pk])
+    sent = []
+    dispatch.polls_dispatch_due(send=sent.extend)  # the re-driven chains are due now
+    assert sorted(job_id for job_id, _, _ in sent) == sorted([overdue.pk, unscheduled.pk])
     alive.refresh_from_db()
     assert alive.poll_token == "chain"  # its working chain was not retired
 

@@ -194,10 +194,7 @@ def worker_on_private_redis(transactional_db, private_redis, settings, tmp_path)
     }
     settings.CELERY_BROKER_URL = settings.REDIS_URL = private_redis.url
     point_app_at(app, private_redis.url, options)
-    queues = [
-        settings.CELERY_TASK_DEFAULT_QUEUE,
-        settings.CELERY_TASK_ROUTES[next(iter(settings.CELERY_TASK_ROUTES))]["queue"],
-    ]
+    queues = list(settings.WORKER_QUEUES)  # polls, downloads, default: every queue the app sends to
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "wanweb.settings_test",

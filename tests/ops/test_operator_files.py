@@ -30,7 +30,7 @@ def test_the_procfile_runs_migrate_first_a_worker_per_queue_and_one_beat():
     served = {
         q for cmd in lines.values() if " worker " in cmd for q in re.search(r"-Q (\S+)", cmd)[1].split(",")
     }
-    assert served == _queues() == {"default", "downloads"}
+    assert served == _queues() == {"default", "polls", "downloads"}
     assert sum(" beat" in cmd for cmd in lines.values()) == 1
 
 
@@ -38,7 +38,7 @@ def test_compose_has_a_worker_per_queue_postgres_redis_and_optional_s3():
     compose = (ROOT / "compose.yaml").read_text()
     served = set(re.findall(r'"worker", "-Q", "([^"]+)"', compose))
     assert served == _queues()
-    for service in ("migrate", "web", "worker", "downloads", "beat", "redis", "postgres", "minio"):
+    for service in ("migrate", "web", "worker", "polls", "downloads", "beat", "redis", "postgres", "minio"):
         assert re.search(rf"^  {service}:$", compose, re.M), service
     assert 'profiles: ["s3"]' in compose
     assert "migrate: { condition: service_completed_successfully }" in compose
