@@ -125,6 +125,32 @@ def job_create(
             job = _create(membership, token, project, fields, uploads, webhook_url)
         return job, False
     key = idempotency_key[:200]
+    job = _make_under_key(
+        membership=membership,
+        key=key,
+        fingerprint=fingerprint,
+        field="job",
+        make=lambda: _create(membership, token, project, fields, uploads, webhook_url),
+    )
+    if job is not None:
+        return job, False
+    earlier = IdempotencyKey.objects.select_related("job").get(
+        user=membership.user, team=membership.team, key=key
+    )
+    if earlier.body_hash != fingerprint:
+        raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
+    if earlier.job is None:
+        raise IdempotencyConflict("The job made with this Idempotency-Key was deleted.")
+    return earlier.job, True
+
+
+def _make_under_key(*, membership: Membership, key: str, fingerprint: str, field: str, make):
+    """Insert this key's row, then `make()` the job or run in the same transaction and record it
+    in the row's `field`; None when another request already holds the key.
+
+    A concurrent twin's INSERT waits on the unique index until the first commits, then fails; a
+    refusal inside `make()` rolls the key back with everything else. Keys past the window go first.
+    """
     cutoff = timezone.now() - IDEMPOTENCY_WINDOW
     IdempotencyKey.objects.filter(
         user=membership.user, team=membership.team, key=key, created_at__lt=cutoff
@@ -136,20 +162,11 @@ def job_create(
                     user=membership.user, team=membership.team, key=key, body_hash=fingerprint
                 )
         except IntegrityError:
-            record = None
-        if record is not None:
-            job = _create(membership, token, project, fields, uploads, webhook_url)
-            record.job = job
-            record.save(update_fields=["job"])
-            return job, False
-    earlier = IdempotencyKey.objects.select_related("job").get(
-        user=membership.user, team=membership.team, key=key
-    )
-    if earlier.body_hash != fingerprint:
-        raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
-    if earlier.job is None:
-        raise IdempotencyConflict("The job made with this Idempotency-Key was deleted.")
-    return earlier.job, True
+            return None
+        made = make()
+        setattr(record, field, made)
+        record.save(update_fields=[field])
+        return made
 
 
 def idempotent_job(*, membership: Membership, key: str, fingerprint: str) -> Job | None:
@@ -185,23 +202,15 @@ def run_create(
     if not idempotency_key:
         return runs.run_create(membership=membership, project=project, **options), False
     key = idempotency_key[:200]
-    cutoff = timezone.now() - IDEMPOTENCY_WINDOW
-    IdempotencyKey.objects.filter(
-        user=membership.user, team=membership.team, key=key, created_at__lt=cutoff
-    ).delete()
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = IdempotencyKey.objects.create(
-                    user=membership.user, team=membership.team, key=key, body_hash=fingerprint
-                )
-        except IntegrityError:
-            record = None
-        if record is not None:
-            run = runs.run_create(membership=membership, project=project, **options)
-            record.run = run
-            record.save(update_fields=["run"])
-            return run, False
+    run = _make_under_key(
+        membership=membership,
+        key=key,
+        fingerprint=fingerprint,
+        field="run",
+        make=lambda: runs.run_create(membership=membership, project=project, **options),
+    )
+    if run is not None:
+        return run, False
     earlier = idempotent_run(membership=membership, key=key, fingerprint=fingerprint)
     if earlier is None:
         raise IdempotencyConflict("The run made with this Idempotency-Key was deleted.")
