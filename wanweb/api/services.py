@@ -169,11 +169,11 @@ def _make_under_key(*, membership: Membership, key: str, fingerprint: str, field
         return made
 
 
-def idempotent_job(*, membership: Membership, key: str, fingerprint: str) -> Job | None:
-    """The job an earlier request with this key made (within 24 h), or None; IdempotencyConflict
-    when that request had another body. A cheap early answer: job_create still holds the race."""
+def _earlier_under_key(*, membership: Membership, key: str, fingerprint: str, field: str, related: list[str]):
+    """What an earlier request with this key made in `field` (within 24 h), or None when there was
+    none; IdempotencyConflict when that request had another body or its object was deleted."""
     earlier = (
-        IdempotencyKey.objects.select_related("job", "job__project")
+        IdempotencyKey.objects.select_related(*related)
         .filter(user=membership.user, team=membership.team, key=key[:200])
         .filter(created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW)
         .first()
@@ -182,9 +182,18 @@ def idempotent_job(*, membership: Membership, key: str, fingerprint: str) -> Job
         return None
     if earlier.body_hash != fingerprint:
         raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
-    if earlier.job is None:
-        raise IdempotencyConflict("The job made with this Idempotency-Key was deleted.")
-    return earlier.job
+    made = getattr(earlier, field)
+    if made is None:
+        raise IdempotencyConflict(f"The {field} made with this Idempotency-Key was deleted.")
+    return made
+
+
+def idempotent_job(*, membership: Membership, key: str, fingerprint: str) -> Job | None:
+    """The job an earlier request with this key made, or None. A cheap early answer: job_create
+    still holds the race."""
+    return _earlier_under_key(
+        membership=membership, key=key, fingerprint=fingerprint, field="job", related=["job", "job__project"]
+    )
 
 
 def run_create(
@@ -218,21 +227,10 @@ def run_create(
 
 
 def idempotent_run(*, membership: Membership, key: str, fingerprint: str) -> Run | None:
-    """The run an earlier `POST /runs` with this key made (within 24 h), or None; IdempotencyConflict
-    for another body, or when the key made a job or its run was deleted."""
-    earlier = (
-        IdempotencyKey.objects.select_related("run")
-        .filter(user=membership.user, team=membership.team, key=key[:200])
-        .filter(created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW)
-        .first()
+    """The run an earlier `POST /runs` with this key made, or None (see _earlier_under_key)."""
+    return _earlier_under_key(
+        membership=membership, key=key, fingerprint=fingerprint, field="run", related=["run"]
     )
-    if earlier is None:
-        return None
-    if earlier.body_hash != fingerprint:
-        raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
-    if earlier.run is None:
-        raise IdempotencyConflict("The run made with this Idempotency-Key was deleted.")
-    return earlier.run
 
 
 def _create(membership, token, project, fields, uploads, webhook_url) -> Job:
