@@ -1,6 +1,6 @@
 """Several due polls in one task (services.job_poll_batch, the dispatcher's job_poll_batch_task).
 
-A batch claims its polls in one locking read, asks the vendors in parallel, and writes the quiet
+A batch claims its polls in one statement, asks the vendors in parallel, and writes the quiet
 answers together; answers that change a job, and failures, are applied one by one as before.
 """
 
@@ -93,8 +93,8 @@ def test_quiet_polls_of_a_batch_cost_the_same_statements_as_one(acme_project, mo
     with CaptureQueriesContext(connection) as batch:
         services.job_poll_batch(polls=[(job.pk, "chain", 0) for job in many])
 
-    # Claim (locking read + count), the VendorCall rows, the due times: four, for 1 or 12 polls.
-    assert len(_statements(single)) == len(_statements(batch)) == 4, _statements(batch)
+    # The claim (UPDATE ... RETURNING), the VendorCall rows, the due times: three, for 1 or 12 polls.
+    assert len(_statements(single)) == len(_statements(batch)) == 3, _statements(batch)
     for job in [one, *many]:
         job.refresh_from_db()
         assert job.poll_count == 1 and job.poll_due_at > timezone.now()
