@@ -190,8 +190,8 @@ def start_web(env: dict[str, str], port: int, name: str, workers: int = 2) -> su
     return subprocess.Popen(
         [gunicorn, "--config", "gunicorn.conf.py", "wanweb.wsgi:application"]
         + ["--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
-        # status, request line, milliseconds: read by web_request_ms()
-        + ["--access-logformat", '%(s)s "%(r)s" %(M)s'],
+        # worker pid, status, request line, milliseconds: read by web_requests()
+        + ["--access-logformat", '%(p)s %(s)s "%(r)s" %(M)s'],
         cwd=common.ROOT,
         env={**os.environ, **env},
         stdout=log,
@@ -199,14 +199,14 @@ def start_web(env: dict[str, str], port: int, name: str, workers: int = 2) -> su
     )
 
 
-def web_request_ms(name: str, path_prefix: str, offset: int = 0) -> list[float]:
-    """Milliseconds gunicorn spent on each request to `path_prefix` logged after byte `offset`."""
+def web_requests(name: str, path_prefix: str, offset: int = 0) -> list[tuple[str, float]]:
+    """(gunicorn worker pid, milliseconds) of each request to `path_prefix` logged after byte `offset`."""
     log = common.OUT / f"{name}-web.log"
     with log.open("rb") as handle:
         handle.seek(offset)
         text = handle.read().decode(errors="replace")
-    found = re.findall(r'^\d{3} "\w+ (\S+) [^"]*" (\d+)$', text, flags=re.MULTILINE)
-    return [float(ms) for url, ms in found if url.startswith(path_prefix)]
+    found = re.findall(r'^<(\d+)> \d{3} "\w+ (\S+) [^"]*" (\d+)$', text, flags=re.MULTILINE)
+    return [(pid, float(ms)) for pid, url, ms in found if url.startswith(path_prefix)]
 
 
 def process_cpu_seconds(pid: int) -> float:
