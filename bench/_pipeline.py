@@ -44,6 +44,7 @@ class Delivery:
     sent_at: float = 0.0  # the first attempt's start
     answered_at: float = 0.0  # the last attempt's end
     http_status: int | None = None  # None: no answer (refused, timed out)
+    known: bool = False  # the app's answer said it found the job (`{"ok": true, "known": true}`)
     attempts: int = 0
 
 
@@ -104,6 +105,7 @@ class TimedFal(FakeFal):
                     job.webhook_url, content=body, headers={**headers, "Content-Type": "application/json"}
                 )
                 delivery.http_status = response.status_code
+                delivery.known = response.is_success and response.json().get("known") is True
             except httpx.HTTPError:
                 delivery.http_status = None
             delivery.answered_at = time.time()
