@@ -52,3 +52,15 @@ if os.path.isdir("/dev/shm"):  # noqa: S108 (gunicorn's own advice for container
 # gunicorn >= 24 opens a control socket at one fixed path per user (~/.gunicorn/gunicorn.ctl):
 # two servers on one machine (a test and `make serve`, two checkouts) would fight over it.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Import the URLconf (every urls and views module) before this worker takes its first request.
+
+    Django does it on the first request otherwise: 0.3-0.7 s on 2 shared cores, paid by the first
+    request of every new worker (each deploy, and every max_requests). A vendor webhook arriving
+    then took ~0.75 s instead of ~20 ms (issue 13 wants <= 0.3 s; docs/BENCHMARKS.md section 4).
+    """
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (a cached property: reading it imports the URLconf)
