@@ -127,7 +127,7 @@ def run(args, worker, log: Path, database_url: str) -> int:
     # The warm-up jobs are of another shape with a history of their own: as the newest successes
     # of the measured shape, their 1 s would have joined its learned durations and stretched the
     # dense polling window from ~1 s to the finish (14 polls for an 8 s job instead of ~7).
-    warm_params = {"duration": 2, "resolution": "480p"}
+    warm_params = {"duration": 10, "resolution": "1080p"}  # as notice_latency.py's warm-up
     pipeline.seed_history(project, user, shape_params=warm_params, seconds=1)
 
     def create(n: int, label: str, duration: float, shape: dict = params) -> int:

@@ -34,6 +34,7 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 TICK = 0.25  # seconds between looks at the due polls: bounds how late a due poll is sent
+EARLY = timedelta(seconds=TICK)  # ... and how early: polls due before the next look go now
 BATCH = 500  # due polls claimed per query; a fuller batch is followed by another at once
 # Due polls per message (services.job_poll_batch). A batch costs about one poll's database work and
 # one message for all of them; its vendor calls run POLL_THREADS at a time, so a poll in a batch of
@@ -71,7 +72,10 @@ def polls_dispatch_due(*, now=None, batch: int = BATCH, send=None) -> int:
     """
     from generations.models import Job
 
-    now = now or timezone.now()
+    # Polls due before the next tick go with this one: sent at most EARLY before their time, they
+    # join the batches of this tick instead of leaving one by one on the next (a lone poll costs
+    # ~3x a batched one's CPU). Marked dispatched as of that horizon, so they are not due again.
+    now = (now or timezone.now()) + EARLY
     due = due_polls(now)
     if not due.exists():
         return 0

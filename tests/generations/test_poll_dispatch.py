@@ -153,3 +153,13 @@ def test_two_dispatchers_never_claim_the_same_poll(acme_project):
     thread.join(10)
     assert second == []  # locked by the first: skipped, not sent twice
     assert _dispatch() == [(job.pk, "chain", 0)]  # the first never claimed it (no update): still due
+
+
+def test_a_poll_due_before_the_next_tick_goes_with_this_one_and_only_once(acme_project):
+    """Polls due within EARLY join this tick's batches (a lone poll costs more than a batched one)
+    and are marked dispatched as of that horizon, so the next tick does not send them again."""
+    soon = _job(acme_project, due_in=0.1, vendor_job_id="soon")
+    _job(acme_project, due_in=dispatch.EARLY.total_seconds() + 1, vendor_job_id="later")
+    now = timezone.now()
+    assert [job_id for job_id, _, _ in _dispatch(now=now)] == [soon.pk]
+    assert _dispatch(now=now + timedelta(seconds=dispatch.TICK)) == []
