@@ -50,9 +50,10 @@ POLLED_STATUSES = ["submitted", "running"]  # exactly the job_poll_due index's c
 def due_polls(now):
     """Active jobs waiting for a poll whose due time has come and that no dispatch is serving.
 
-    Dispatched before the current due time was recorded (`poll_dispatched_at < poll_due_at`):
-    that dispatch was for an earlier poll, so this one is still to send. Jobs whose outputs are
-    being stored (`result` set) are the store task's, not a poll's.
+    A poll that records the next due time clears `poll_dispatched_at` (nothing sent for it yet).
+    Dispatched before the current due time (`poll_dispatched_at < poll_due_at`) also means that
+    dispatch was for an earlier poll. Jobs whose outputs are being stored (`result` set) are the
+    store task's, not a poll's.
     """
     from generations.models import Job
 

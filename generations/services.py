@@ -529,7 +529,11 @@ def _poll_claim(polls: Sequence[tuple[int, str, int | None]]) -> list[Job]:
 
 
 def _set_due_times(jobs: list[Job]) -> None:
-    """Each job's own `poll_due_at` in one UPDATE (bulk_update's CASE cost as much as the polls)."""
+    """Each job's own `poll_due_at` in one UPDATE (bulk_update's CASE cost as much as the polls).
+
+    Each new due time is not dispatched yet (`poll_dispatched_at` cleared): the dispatch that sent
+    this poll may be marked as of a horizon later than the next due time (dispatch.EARLY).
+    """
     quote = connection.ops.quote_name
     due_field = Job._meta.get_field("poll_due_at")
     rows = ", ".join(["(%s, %s)"] * len(jobs))
@@ -540,7 +544,8 @@ def _set_due_times(jobs: list[Job]) -> None:
     with connection.cursor() as cursor:
         # VALUES columns are column1, column2 in both PostgreSQL and SQLite.
         cursor.execute(
-            f"UPDATE {table} SET poll_due_at = due.column2 FROM (VALUES {rows}) AS due"  # noqa: S608
+            f"UPDATE {table} SET poll_due_at = due.column2, poll_dispatched_at = NULL"  # noqa: S608
+            f" FROM (VALUES {rows}) AS due"
             f" WHERE {table}.id = due.column1",
             params,
         )
@@ -641,7 +646,7 @@ def _poll_answered(job: Job, answer: _PollAnswer) -> None:
         # job_apply_update keeps `job` current (status, result).
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
             due = timezone.now() + timedelta(seconds=_next_poll_in(job, update))
-            Job.objects.filter(pk=job.pk).update(poll_due_at=due, **changes)
+            Job.objects.filter(pk=job.pk).update(poll_due_at=due, poll_dispatched_at=None, **changes)
         elif changes:
             Job.objects.filter(pk=job.pk).update(**changes)
 

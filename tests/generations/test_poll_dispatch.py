@@ -85,7 +85,7 @@ def test_the_next_due_time_a_poll_records_is_dispatched_when_it_comes(acme_proje
     monkeypatch.setattr(services, "get_client", lambda name, credential=None: _StillRunning())
     services.job_poll(job_id=job_id, token=token, sequence=sequence)  # records the next due time
     job.refresh_from_db()
-    assert job.poll_count == 1 and job.poll_due_at > job.poll_dispatched_at
+    assert job.poll_count == 1 and job.poll_dispatched_at is None  # nothing sent for the new due time
     assert _dispatch() == []  # not due yet
     assert _dispatch(now=job.poll_due_at) == [(job.pk, "chain", 1)]
 
@@ -163,3 +163,36 @@ def test_a_poll_due_before_the_next_tick_goes_with_this_one_and_only_once(acme_p
     now = timezone.now()
     assert [job_id for job_id, _, _ in _dispatch(now=now)] == [soon.pk]
     assert _dispatch(now=now + timedelta(seconds=dispatch.TICK)) == []
+
+
+# 5 %: a progress change (not a quiet answer) that says too little to move the expected finish.
+@pytest.mark.parametrize("progress", [None, 5], ids=["quiet", "progress"])
+def test_a_poll_sent_early_that_records_a_due_time_before_its_dispatch_horizon_is_sent_again(
+    acme_project, monkeypatch, progress
+):
+    """A poll sent up to EARLY before its time can record a next due time that falls before the
+    horizon its dispatch was marked with; that due time is still to send, not "dispatched"."""
+    now = timezone.now()
+    job = JobFactory(
+        project=acme_project,
+        provider="simulator",
+        model="wan-sim",
+        mode="t2i",
+        status=JobStatus.RUNNING,
+        vendor_job_id="early",
+        poll_token="chain",
+        params={"sim_delay": 1.2},  # the simulator's prior: p25 1.08 s after submit
+        submitted_at=now - timedelta(seconds=1.0),
+    )
+    Job.objects.filter(pk=job.pk).update(poll_due_at=now + timedelta(seconds=0.1))
+    assert [job_id for job_id, _, _ in _dispatch(now=now)] == [job.pk]  # marked as of now + EARLY
+
+    class _Running:
+        def poll(self, submission):
+            return Update(status=Status.RUNNING, progress=progress)
+
+    monkeypatch.setattr(services, "get_client", lambda name, credential=None: _Running())
+    services.job_poll(job_id=job.pk, token="chain", sequence=0)
+    job.refresh_from_db()
+    assert job.poll_due_at < now + dispatch.EARLY  # the case: due before the horizon
+    assert _dispatch(now=job.poll_due_at) == [(job.pk, "chain", 1)]
