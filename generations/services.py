@@ -568,12 +568,21 @@ def _accept_success(job: Job, update: Update) -> None:
     # instead of leaving a claimed job whose output rows were never written.
     with transaction.atomic():
         # Claim the success once: a duplicate webhook or poll finds the result already set and stops.
+        changes = dict(
+            status=JobStatus.RUNNING, progress=100, result=pending, updated_at=timezone.now(), **extra
+        )
         claimed = Job.objects.filter(
             pk=job.pk, status__in=[JobStatus.SUBMITTED, JobStatus.RUNNING], result=[]
-        ).update(status=JobStatus.RUNNING, progress=100, result=pending, updated_at=timezone.now(), **extra)
+        ).update(**changes)
         if not claimed:
             return
-        job.refresh_from_db()
+        # The claim wrote these values: keep `job` current without reading the whole row again.
+        for field, value in changes.items():
+            setattr(job, field, value)
+        if "cost_final" in changes:
+            # Money as the column stored it (4 places, rounded by the database), since the
+            # settle charges exactly this: the vendor's figure may carry more places.
+            job.refresh_from_db(fields=["cost_final"])
         _event(job, JobStatus.RUNNING, "The vendor finished; copying outputs to our storage")
         for index, output in enumerate(update.outputs):
             if output.data is not None:
@@ -646,7 +655,12 @@ def job_store_outputs(*, job_id: int) -> None:
 
 
 def _finish_success(job: Job) -> None:
-    outputs = job.assets.filter(role=AssetRole.OUTPUT).count()
+    """Mark a running job whose every output is stored succeeded, and settle its hold.
+
+    Every entry of `job.result` (one per output) has its row by now, so their number is the
+    number of outputs: no COUNT query.
+    """
+    outputs = len(job.result)
     cost = job.cost_final if job.cost_final is not None else job.cost_estimate
     # One transaction for the final status, its event and the settle: a worker killed in between
     # (bench/scaleout.py did it) must not leave a succeeded job whose hold is never settled. Rolled
