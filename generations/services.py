@@ -374,24 +374,29 @@ def job_submit(*, job_id: int) -> None:
             vendor_keys.mark_used(job.credential, ok=False if exc.code == ErrorCode.AUTH else None)
             job_fail(job=job, code=exc.code, message=exc.message)
             return
-    _log_calls(job, "submit", calls)
-    vendor_keys.mark_used(job.credential, ok=True)
     token = secrets.token_hex(8)
-    submitted = _transition(
-        job,
-        from_statuses=[JobStatus.QUEUED],
-        status=JobStatus.SUBMITTED,
-        vendor_job_id=submission.vendor_job_id,
-        vendor_state=submission.state,
-        submitted_at=timezone.now(),
-        submit_lease_until=None,
-        poll_token=token,
-    )
+    # One transaction (one commit) for the call log, the key's last use, the new status and its
+    # event: a job is never seen submitted without its "Accepted" event. The first poll is made due
+    # after commit, so a poll can never be sent for a row still uncommitted.
+    with transaction.atomic():
+        _log_calls(job, "submit", calls)
+        vendor_keys.mark_used(job.credential, ok=True)
+        submitted = _transition(
+            job,
+            from_statuses=[JobStatus.QUEUED],
+            status=JobStatus.SUBMITTED,
+            vendor_job_id=submission.vendor_job_id,
+            vendor_state=submission.state,
+            submitted_at=timezone.now(),
+            submit_lease_until=None,
+            poll_token=token,
+        )
+        if submitted:
+            _event(job, JobStatus.SUBMITTED, f"Accepted by the vendor as {submission.vendor_job_id}")
     if not submitted:
         # Canceled while we were submitting: tell the vendor too, best effort.
         _vendor_cancel(job, submission)
         return
-    _event(job, JobStatus.SUBMITTED, f"Accepted by the vendor as {submission.vendor_job_id}")
     if submission.update is not None:
         job_apply_update(job=job, update=submission.update)
     if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
