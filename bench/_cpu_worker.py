@@ -1,8 +1,9 @@
 """The wanweb Celery app with per-task CPU accounting, for bench/job_cpu.py (`celery -A _cpu_worker`).
 
 For every task run in a pool process it appends one JSON line to $CPU_LOG: the task name, the
-thread CPU between task_prerun and task_postrun (the task body, its SQL client work, the
-apply_async of the next step), the part of it spent decoding media in-process (PyAV poster frame,
+process CPU between task_prerun and task_postrun (the task body, its SQL client work, the
+apply_async of the next step, and the poll threads a batch of polls runs its vendor calls on: a
+pool process runs one task at a time, so its CPU is that task's), the part of it spent decoding media in-process (PyAV poster frame,
 Pillow thumbnail and probe: `providers.media` calls, wrapped here), the CPU of waited-for child
 processes, the SQL statements run and the commits made. Celery's own receive/ack around a task is
 outside these signals; job_cpu.py reports the whole worker tree's CPU as well. With $CPU_PROFILE
@@ -78,18 +79,20 @@ def _before(task_id, task, **kwargs):
         import cProfile
 
         _profiles.setdefault(task.name, cProfile.Profile(time.thread_time)).enable()
-    _started[task_id] = (time.thread_time(), _children_cpu(), time.monotonic())
+    _started[task_id] = (time.process_time(), _children_cpu(), time.monotonic())
 
 
 @task_postrun.connect
 def _after(task_id, task, args=None, **kwargs):
     cpu, children, wall = _started.pop(task_id, (None, 0.0, 0.0))
-    cpu_now = time.thread_time()
+    cpu_now = time.process_time()
     if cpu is None:
         return
     record = {
         "task": task.name.rsplit(".", 1)[-1],
         "job": (args or [None])[0],
+        # job_poll_batch_task's one argument is its polls, [[job_id, token, sequence], ...]
+        "jobs": [poll[0] for poll in args[0]] if task.name.endswith("job_poll_batch_task") else None,
         "cpu_ms": (cpu_now - cpu) * 1000,
         "media_ms": _counts["media"] * 1000,
         "children_ms": (_children_cpu() - children) * 1000,

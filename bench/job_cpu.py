@@ -7,8 +7,8 @@ against the timed fake fal (bench/_pipeline.py), which runs in a process of its 
 `--duration` vendor seconds and has a learned history of that length, as in notice_latency.py.
 Jobs are created in this process (the web side, not measured). A few warm-up jobs run first.
 
-Printed per phase: tasks, CPU per task (thread CPU between Celery's task_prerun and task_postrun,
-median and mean), the part of it decoding media in-process (poster frame, thumbnail, probe), child
+Printed per phase: tasks, CPU per task (process CPU between Celery's task_prerun and task_postrun,
+median and mean; a batch of polls counts as that many polls, each an equal share of its CPU), the part of it decoding media in-process (poster frame, thumbnail, probe), child
 process CPU, SQL statements and commits per task; then per job: submit + polls + store with and
 without media decoding, and the whole worker tree's CPU (/proc, main process and pool, idle
 baseline subtracted) divided by the jobs, which adds Celery's receive/ack/prefetch around tasks.
@@ -156,7 +156,20 @@ def run(args, worker, log: Path, database_url: str) -> int:
 
     succeeded = Job.objects.filter(pk__in=ids, status="succeeded").count()
     wanted = set(ids)
-    records = [r for r in map(json.loads, log.read_text().splitlines()) if r["job"] in wanted]
+    records, batches = [], []
+    for r in map(json.loads, log.read_text().splitlines()):
+        if r["task"] == "job_poll_batch_task":
+            # A batch of polls: each of its polls is charged an equal share of the batch's work.
+            polls = [job for job in r["jobs"] if job in wanted]
+            if polls:
+                batches.append(len(r["jobs"]))
+            share = {
+                key: r[key] / len(r["jobs"])
+                for key in ("cpu_ms", "media_ms", "children_ms", "queries", "commits")
+            }
+            records += [{**r, **share, "task": "job_poll_task", "job": job} for job in polls]
+        elif r["job"] in wanted:
+            records.append(r)
     phases = {"job_submit_task": "submit", "job_poll_task": "poll", "job_store_outputs_task": "store"}
     table, summary = [], {}
     for task, phase in phases.items():
@@ -198,6 +211,11 @@ def run(args, worker, log: Path, database_url: str) -> int:
     common.print_table(
         ["phase", "tasks", "CPU median ms", "CPU mean ms", "media ms", "children ms", "SQL", "commits"], table
     )
+    if batches:
+        print(
+            f"polls ran in {len(batches)} batch tasks of {statistics.fmean(batches):.1f} polls on average"
+            " (the poll row: each poll's equal share of its batch)"
+        )
     print(
         f"\nper job (median): {job_cpu:.1f} ms in tasks, {job_cpu_no_media:.1f} ms without media decoding,"
         f" {polls:g} polls; whole worker tree: {tree_ms / max(1, len(ids)):.1f} ms/job"
@@ -223,7 +241,7 @@ def run(args, worker, log: Path, database_url: str) -> int:
     if args.profile:
         import pstats
 
-        for phase in ("job_submit_task", "job_poll_task", "job_store_outputs_task"):
+        for phase in ("job_submit_task", "job_poll_task", "job_poll_batch_task", "job_store_outputs_task"):
             files = [str(p) for p in (common.OUT / "job-cpu-prof").glob(f"{phase}-*.prof")]
             if files:
                 print(f"\n--- profile of {phase} (cumulative, all pool processes) ---")

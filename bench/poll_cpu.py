@@ -1,12 +1,13 @@
-"""Where a poll's CPU goes: services.job_poll in this process against the timed fake fal (a profile).
+"""Where a poll's CPU goes: services.job_poll_batch in this process against the timed fake fal.
 
 The fake fal runs in a process of its own (bench/_fake_vendor.py), so its server threads are not
-counted. Submits `--jobs` fake-fal jobs that never finish within the run, then calls job_poll on
-each `--rounds` times and measures this thread's CPU (`time.thread_time`) around each call only
-(the token read that picks the call's arguments is outside). The Celery enqueue of the next poll
-is replaced by a no-op, so kombu's publish and Celery's task overhead are not in these figures:
-bench/job_cpu.py measures polls in a real worker. Prints CPU and SQL statements per poll, and the
-top of a cProfile (CPU time) by cumulative time.
+counted. Submits `--jobs` fake-fal jobs that never finish within the run, then polls each
+`--rounds` times in batches of `--batch` (what the dispatcher sends in one message; 1 is a lone
+poll) and measures this process's CPU (`time.process_time`: the batch's vendor calls run on poll
+threads) around each batch only (the token read that picks the polls is outside). No Celery
+task or message is involved: bench/job_cpu.py measures polls in a real worker. Prints CPU and SQL
+statements per poll, and the top of a cProfile (CPU time, this thread only: with --batch above 1
+the vendor calls on the poll threads are missing from it) by cumulative time.
 
     .venv/bin/python bench/poll_cpu.py --database-url postgres://postgres@127.0.0.1:5432/x
 """
@@ -31,7 +32,9 @@ def main() -> int:
     parser.add_argument("--database-url", help="PostgreSQL server (a fresh database is made on it)")
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=20, help="polls per job_poll_batch call")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", default="cumulative", help="the profile's order: cumulative, tottime ...")
     args = parser.parse_args()
     from job_cpu import _Vendor
 
@@ -59,7 +62,6 @@ def run(args, fake) -> int:
         def delay(self, *a, **k):
             pass
 
-    services.job_poll_task = _NoTask()
     services.job_submit_task = _NoTask()
     user, membership = common.make_owner()
     project = common.make_project(membership, "Poll CPU")
@@ -87,12 +89,16 @@ def run(args, fake) -> int:
 
     def poll_all() -> float:
         spent = 0.0
-        for pk in ids:
-            token, sequence = Job.objects.filter(pk=pk).values_list("poll_token", "poll_count").get()
-            started = time.thread_time()
+        for start in range(0, len(ids), args.batch):
+            polls = list(
+                Job.objects.filter(pk__in=ids[start : start + args.batch]).values_list(
+                    "pk", "poll_token", "poll_count"
+                )
+            )
+            started = time.process_time()
             with connection.execute_wrapper(count):
-                services.job_poll(job_id=pk, token=token, sequence=sequence)
-            spent += time.thread_time() - started
+                services.job_poll_batch(polls=polls)
+            spent += time.process_time() - started
         return spent
 
     poll_all()  # warm: imports, the pooled client's connection, the learned-duration cache
@@ -106,14 +112,20 @@ def run(args, fake) -> int:
         poll_all()
     profiler.disable()
     print(
-        f"CPU per job_poll: {per_poll:.2f} ms over {lookups} polls, {queries_per_poll:.2f} SQL statements each"
-        " (this thread; the vendor in its own process; no Celery publish)"
+        f"CPU per poll: {per_poll:.2f} ms over {lookups} polls in batches of {args.batch},"
+        f" {queries_per_poll:.2f} SQL statements each (this process; the vendor in its own; no Celery)"
     )
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
+    pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
     print(out.getvalue())
     common.write_json(
-        "poll-cpu", {"cpu_per_poll_ms": per_poll, "queries_per_poll": queries_per_poll, "polls": lookups}
+        "poll-cpu",
+        {
+            "cpu_per_poll_ms": per_poll,
+            "queries_per_poll": queries_per_poll,
+            "polls": lookups,
+            "batch": args.batch,
+        },
     )
     return 0
 

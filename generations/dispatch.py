@@ -11,8 +11,9 @@ Now the row is the only schedule: a poll records when the next is due (`poll_due
 dispatcher running in each worker that serves the polls queue (PollDispatcherStep, a thread of
 the worker's main process) asks every TICK seconds, in one indexed query, which active jobs are
 due, marks them dispatched (`poll_dispatched_at`, under FOR UPDATE SKIP LOCKED on PostgreSQL, so
-several workers never send the same poll), and sends each an immediate `job_poll_task` on the
-`polls` queue. A dispatched poll whose message is lost (a worker killed, a broker restart) is
+several workers never send the same poll), and sends them as immediate `job_poll_batch_task`s of
+up to POLL_BATCH polls on the `polls` queue (one message and one claim for many polls: most of a
+quiet poll's cost was the task around its one vendor GET). A dispatched poll whose message is lost (a worker killed, a broker restart) is
 sent again after LEASE, since no poll recorded a later due time; a duplicate finds its sequence
 number taken and does nothing (services.job_poll). The reconciler stays as the backstop for a
 job nobody dispatches at all (no worker on the polls queue).
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 TICK = 0.25  # seconds between looks at the due polls: bounds how late a due poll is sent
 BATCH = 500  # due polls claimed per query; a fuller batch is followed by another at once
+# Due polls per message (services.job_poll_batch). A batch costs about one poll's database work and
+# one message for all of them; its vendor calls run POLL_THREADS at a time, so a poll in a batch of
+# 20 waits for at most two other rounds of vendor calls.
+POLL_BATCH = 20
 # A dispatched poll that has not recorded its successor's due time within this long is sent
 # again (its message was lost). Longer than a queued poll waits on a healthy worker; shorter
 # than the reconciler's patience (services.POLL_OVERDUE, 60 s).
@@ -82,18 +87,31 @@ def polls_dispatch_due(*, now=None, batch: int = BATCH, send=None) -> int:
 
 
 def send_polls(claimed: list[tuple[int, str, int]]) -> None:
-    """One immediate job_poll_task per claimed poll, on one producer connection."""
-    from generations.tasks import job_poll_task
+    """The claimed polls as job_poll_batch_task messages of at most POLL_BATCH, on one producer
+    connection, split evenly so each of a worker's processes gets a share of a large tick."""
+    from generations.tasks import job_poll_batch_task
     from wanweb.celery import app
 
     sent = 0
     try:
         with app.producer_or_acquire() as producer:
-            for job_id, token, sequence in claimed:
-                job_poll_task.apply_async((job_id, token, sequence), producer=producer)
-                sent += 1
+            for batch in split_batches(claimed, POLL_BATCH):
+                job_poll_batch_task.apply_async((batch,), producer=producer)
+                sent += len(batch)
     except Exception:  # the broker is gone: the lease brings these back, the thread keeps ticking
         logger.exception("poll dispatch: %s of %s due polls sent", sent, len(claimed))
+
+
+def split_batches(items: list, most: int) -> list[list]:
+    """`items` in the fewest batches of at most `most`, of sizes differing by one at most."""
+    count = -(-len(items) // most)  # ceiling division
+    size, extra = divmod(len(items), count) if count else (0, 0)
+    batches, start = [], 0
+    for i in range(count):
+        end = start + size + (i < extra)
+        batches.append(items[start:end])
+        start = end
+    return batches
 
 
 def run_dispatcher(stop: threading.Event, *, tick: float = TICK) -> None:
@@ -110,7 +128,7 @@ def run_dispatcher(stop: threading.Event, *, tick: float = TICK) -> None:
 
 
 def serves_polls(queue_names) -> bool:
-    return settings.CELERY_TASK_ROUTES["generations.tasks.job_poll_task"]["queue"] in set(queue_names)
+    return settings.CELERY_TASK_ROUTES["generations.tasks.job_poll_batch_task"]["queue"] in set(queue_names)
 
 
 class PollDispatcherStep(bootsteps.StartStopStep):

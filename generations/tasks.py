@@ -53,6 +53,14 @@ def job_poll_task(job_id: int, token: str, sequence: int | None = None) -> None:
     services.job_poll(job_id=job_id, token=token, sequence=sequence)
 
 
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300, max_retries=5, **DB_RETRY)
+def job_poll_batch_task(polls: list[list]) -> None:
+    """Several due polls in one message (the dispatcher's): [[job_id, token, sequence], ...]."""
+    from generations import services
+
+    services.job_poll_batch(polls=[(job_id, token, sequence) for job_id, token, sequence in polls])
+
+
 @shared_task(bind=True, acks_late=True, max_retries=STORE_RETRIES, soft_time_limit=600, time_limit=660)
 def job_store_outputs_task(self, job_id: int) -> None:
     from generations import services

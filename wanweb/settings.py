@@ -469,6 +469,7 @@ API_RATE_LIMIT_PREFIX = "wanweb-api-rate"
 CELERY_TASK_ROUTES = {
     "generations.tasks.job_store_outputs_task": {"queue": f"{QUEUE_PREFIX}downloads"},
     "generations.tasks.job_poll_task": {"queue": f"{QUEUE_PREFIX}polls"},
+    "generations.tasks.job_poll_batch_task": {"queue": f"{QUEUE_PREFIX}polls"},
 }
 # Every queue the app sends to, in the order one worker serving them all (`make run`, the benches)
 # should take them ("priority" below): polls (short, and late is the cost), then downloads

@@ -29,6 +29,7 @@ CELERY_TASK_DEFAULT_QUEUE = f"{TEST_QUEUE_PREFIX}-default"
 CELERY_TASK_ROUTES = {
     "generations.tasks.job_store_outputs_task": {"queue": f"{TEST_QUEUE_PREFIX}-downloads"},
     "generations.tasks.job_poll_task": {"queue": f"{TEST_QUEUE_PREFIX}-polls"},
+    "generations.tasks.job_poll_batch_task": {"queue": f"{TEST_QUEUE_PREFIX}-polls"},
 }
 WORKER_QUEUES = [f"{TEST_QUEUE_PREFIX}-polls", f"{TEST_QUEUE_PREFIX}-downloads", CELERY_TASK_DEFAULT_QUEUE]
 CELERY_BEAT_SCHEDULE = {}
