@@ -137,7 +137,7 @@ def asset_save_output(*, job: Job, index: int, data: bytes, content_type: str = 
     kind = media.kind_of(sniffed) or ("video" if job.makes_video else "image")
     base = f"{job_dir(job)}/output-{index}"
     name = _write(f"{base}.{_ext(sniffed)}", data)
-    return _output_row(
+    _output_row(
         job=job,
         index=index,
         kind=kind,
@@ -147,6 +147,8 @@ def asset_save_output(*, job: Job, index: int, data: bytes, content_type: str = 
         sha256=hashlib.sha256(data).hexdigest(),
         **_preview(job, index, base, kind, image_bytes=lambda: data, video=data),
     )
+    # Read back for the caller (tests, the share fixtures): a row written before keeps its public_id.
+    return Asset.objects.get(job=job, role=AssetRole.OUTPUT, index=index)
 
 
 def _preview(job: Job, index: int, base: str, kind: str, *, image_bytes, video) -> dict:
@@ -171,10 +173,19 @@ def _preview(job: Job, index: int, base: str, kind: str, *, image_bytes, video) 
     return preview
 
 
-def _output_row(*, job: Job, index: int, **fields) -> Asset:
-    """The output's row, keyed by (job, index): a re-delivered store task updates it, never adds one."""
-    asset, _ = Asset.objects.update_or_create(job=job, role=AssetRole.OUTPUT, index=index, defaults=fields)
-    return asset
+def _output_row(*, job: Job, index: int, **fields) -> None:
+    """Write the output's row, keyed by (job, index): a re-delivered store task updates it, never adds one.
+
+    One INSERT ... ON CONFLICT DO UPDATE (asset_unique_job_role_index) instead of update_or_create's
+    locking SELECT, savepoint and INSERT: atomic on its own, and a racing twin cannot add a second
+    row. On a conflict the row keeps its public_id and created_at (only `fields` are updated).
+    """
+    Asset.objects.bulk_create(
+        [Asset(job=job, role=AssetRole.OUTPUT, index=index, **fields)],
+        update_conflicts=True,
+        unique_fields=["job", "role", "index"],
+        update_fields=list(fields),
+    )
 
 
 # Images at most this large are read into memory for their thumbnail; a larger one is stored
@@ -182,11 +193,12 @@ def _output_row(*, job: Job, index: int, **fields) -> Asset:
 THUMBNAIL_MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
 
-def asset_save_output_file(*, job: Job, index: int, downloaded) -> Asset:
+def asset_save_output_file(*, job: Job, index: int, downloaded) -> None:
     """`asset_save_output` for a download on disk (providers.download.DownloadedFile).
 
     The file is copied into storage in chunks and previewed from the file, so a 500 MB video
-    never sits in memory. The caller deletes the temporary file (closing `downloaded`).
+    never sits in memory. The caller deletes the temporary file (closing `downloaded`). Returns
+    nothing: the store task needs no Asset back, so the row is written without reading it again.
     """
     with downloaded.open() as handle:
         sniffed = media.allowed_content_type(handle.read(64))
@@ -204,7 +216,7 @@ def asset_save_output_file(*, job: Job, index: int, downloaded) -> Asset:
 
         fits = downloaded.size <= THUMBNAIL_MAX_IMAGE_BYTES
         preview = _preview(job, index, base, kind, image_bytes=image_bytes if fits else None, video=handle)
-    return _output_row(
+    _output_row(
         job=job,
         index=index,
         kind=kind,

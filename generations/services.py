@@ -381,24 +381,29 @@ def job_submit(*, job_id: int) -> None:
             vendor_keys.mark_used(job.credential, ok=False if exc.code == ErrorCode.AUTH else None)
             job_fail(job=job, code=exc.code, message=exc.message)
             return
-    _log_calls(job, "submit", calls)
-    vendor_keys.mark_used(job.credential, ok=True)
     token = secrets.token_hex(8)
-    submitted = _transition(
-        job,
-        from_statuses=[JobStatus.QUEUED],
-        status=JobStatus.SUBMITTED,
-        vendor_job_id=submission.vendor_job_id,
-        vendor_state=submission.state,
-        submitted_at=timezone.now(),
-        submit_lease_until=None,
-        poll_token=token,
-    )
+    # One transaction (one commit) for the call log, the key's last use, the new status and its
+    # event: a job is never seen submitted without its "Accepted" event. The first poll is made due
+    # after commit, so a poll can never be sent for a row still uncommitted.
+    with transaction.atomic():
+        _log_calls(job, "submit", calls)
+        vendor_keys.mark_used(job.credential, ok=True)
+        submitted = _transition(
+            job,
+            from_statuses=[JobStatus.QUEUED],
+            status=JobStatus.SUBMITTED,
+            vendor_job_id=submission.vendor_job_id,
+            vendor_state=submission.state,
+            submitted_at=timezone.now(),
+            submit_lease_until=None,
+            poll_token=token,
+        )
+        if submitted:
+            _event(job, JobStatus.SUBMITTED, f"Accepted by the vendor as {submission.vendor_job_id}")
     if not submitted:
         # Canceled while we were submitting: tell the vendor too, best effort.
         _vendor_cancel(job, submission)
         return
-    _event(job, JobStatus.SUBMITTED, f"Accepted by the vendor as {submission.vendor_job_id}")
     if submission.update is not None:
         job_apply_update(job=job, update=submission.update)
     if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
@@ -726,12 +731,21 @@ def _accept_success(job: Job, update: Update) -> None:
     # instead of leaving a claimed job whose output rows were never written.
     with transaction.atomic():
         # Claim the success once: a duplicate webhook or poll finds the result already set and stops.
+        changes = dict(
+            status=JobStatus.RUNNING, progress=100, result=pending, updated_at=timezone.now(), **extra
+        )
         claimed = Job.objects.filter(
             pk=job.pk, status__in=[JobStatus.SUBMITTED, JobStatus.RUNNING], result=[]
-        ).update(status=JobStatus.RUNNING, progress=100, result=pending, updated_at=timezone.now(), **extra)
+        ).update(**changes)
         if not claimed:
             return
-        job.refresh_from_db()
+        # The claim wrote these values: keep `job` current without reading the whole row again.
+        for field, value in changes.items():
+            setattr(job, field, value)
+        if "cost_final" in changes:
+            # Money as the column stored it (4 places, rounded by the database), since the
+            # settle charges exactly this: the vendor's figure may carry more places.
+            job.refresh_from_db(fields=["cost_final"])
         _event(job, JobStatus.RUNNING, "The vendor finished; copying outputs to our storage")
         for index, output in enumerate(update.outputs):
             if output.data is not None:
@@ -804,7 +818,12 @@ def job_store_outputs(*, job_id: int) -> None:
 
 
 def _finish_success(job: Job) -> None:
-    outputs = job.assets.filter(role=AssetRole.OUTPUT).count()
+    """Mark a running job whose every output is stored succeeded, and settle its hold.
+
+    Every entry of `job.result` (one per output) has its row by now, so their number is the
+    number of outputs: no COUNT query.
+    """
+    outputs = len(job.result)
     cost = job.cost_final if job.cost_final is not None else job.cost_estimate
     # One transaction for the final status, its event and the settle: a worker killed in between
     # (bench/scaleout.py did it) must not leave a succeeded job whose hold is never settled. Rolled

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.utils import timezone
 from standardwebhooks import Webhook
 
 from generations import services as generation_services
@@ -208,3 +209,77 @@ def test_a_viewer_sees_the_webhooks_page_but_changes_nothing(client, alice, dave
     assert endpoint.secret_salt == salt and WebhookEndpoint.objects.count() == 1
     delivery.refresh_from_db()
     assert delivery.attempts == 0
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The first attempts the finish signal enqueues (delivery ids), instead of Celery messages."""
+    from wanweb.api import tasks
+
+    ids = []
+    monkeypatch.setattr(tasks.webhook_deliver_task, "delay", ids.append)
+    return ids
+
+
+def _listening(team, project, user, **fields) -> WebhookEndpoint:
+    """An endpoint row as endpoint_create makes it (without its URL check, which resolves names)."""
+    return WebhookEndpoint.objects.create(
+        team=team,
+        project=project,
+        url="https://hooks.example.com/h",
+        events=["job.succeeded", "job.failed", "job.canceled"],
+        secret_salt="salt",
+        created_by=user,
+        **fields,
+    )
+
+
+def test_the_finish_of_a_job_nobody_listens_to_costs_two_queries_after_commit(
+    alice,
+    charlie,
+    acme_project,
+    umbrella_project,
+    sent,
+    django_capture_on_commit_callbacks,
+    django_assert_num_queries,
+):
+    # Receivers elsewhere do not count: another team's endpoint, a disabled one of this team.
+    _listening(umbrella_project.team, umbrella_project, charlie)
+    _listening(acme_project.team, acme_project, alice, disabled_at=timezone.now())
+    job = JobFactory(project=acme_project, created_by=alice, status=JobStatus.RUNNING)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _fail(job)
+
+    with django_assert_num_queries(2):  # no endpoint of the team/project, no API webhook_url
+        for callback in callbacks:
+            callback()
+    assert sent == [] and not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.parametrize("scope", ["project", "team"])
+def test_the_finish_signal_makes_and_sends_the_delivery_of_a_listening_endpoint(
+    scope, alice, acme_project, sent, django_capture_on_commit_callbacks
+):
+    _listening(acme_project.team, acme_project if scope == "project" else None, alice)
+    job = JobFactory(project=acme_project, created_by=alice, status=JobStatus.RUNNING)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _fail(job)
+
+    [delivery] = WebhookDelivery.objects.all()
+    assert sent == [delivery.pk] and delivery.job_id == job.pk and delivery.event == "job.failed"
+
+
+def test_the_finish_signal_sends_to_the_jobs_own_webhook_url(
+    alice, acme_project, sent, django_capture_on_commit_callbacks
+):
+    from wanweb.api.models import ApiJob
+
+    job = JobFactory(project=acme_project, created_by=alice, status=JobStatus.RUNNING)
+    ApiJob.objects.create(job=job, webhook_url="https://x.test/mine", webhook_salt="s")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _fail(job)
+
+    [delivery] = WebhookDelivery.objects.all()
+    assert sent == [delivery.pk] and delivery.url == "https://x.test/mine" and delivery.endpoint_id is None

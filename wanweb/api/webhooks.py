@@ -110,12 +110,27 @@ def deliveries_create(job: Job) -> list[WebhookDelivery]:
 
 def on_job_finished(sender, job: Job, **kwargs) -> None:
     """Signal receiver: after commit, make the deliveries and enqueue the first attempts."""
-    transaction.on_commit(lambda: enqueue_for_job(job.pk))
+    team_id, project_id = job.team_id, job.project_id
+    transaction.on_commit(lambda: enqueue_for_job(job.pk, team_id=team_id, project_id=project_id))
 
 
-def enqueue_for_job(job_id: int) -> None:
+def _may_be_heard(job_id: int, *, team_id: int, project_id: int) -> bool:
+    """Whether any endpoint or API caller might hear of this job, in one or two cheap EXISTS
+    queries: a job nobody listens to (most of them) then costs the store task neither a read of
+    its row nor _receivers' queries. The endpoints' event lists are checked in _receivers."""
+    endpoints = WebhookEndpoint.objects.filter(team_id=team_id, disabled_at__isnull=True).filter(
+        Q(project_id=project_id) | Q(project__isnull=True)
+    )
+    return endpoints.exists() or ApiJob.objects.filter(job_id=job_id).exclude(webhook_url="").exists()
+
+
+def enqueue_for_job(job_id: int, *, team_id: int | None = None, project_id: int | None = None) -> None:
+    """Make the job's deliveries and send their first attempts; with the job's team and project
+    (as the signal knows them), a job without any receiver returns after one or two queries."""
     from wanweb.api.tasks import webhook_deliver_task
 
+    if team_id is not None and not _may_be_heard(job_id, team_id=team_id, project_id=project_id):
+        return
     job = Job.objects.select_related("project").filter(pk=job_id).first()
     if job is None:
         return

@@ -261,7 +261,9 @@ def quota_settle(*, job, amount: Decimal | None = None) -> bool:
     if hold is None:
         return False
     final = hold.amount if amount is None else Decimal(amount)
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction (the job's final status): nothing here is
+    # caught and retried, so an error rolls back the whole of it either way (two queries saved).
+    with transaction.atomic(savepoint=False):
         if not Hold.objects.filter(pk=hold.pk, status=HoldStatus.HELD).update(
             status=HoldStatus.SETTLED, final_amount=final, closed_at=timezone.now()
         ):
@@ -271,8 +273,7 @@ def quota_settle(*, job, amount: Decimal | None = None) -> bool:
         for wallet in wallets:
             if wallet.granted is not None and final > hold.amount:
                 charged = min(charged, hold.amount + wallet.available)
-        for wallet in wallets:
-            _release(wallet, hold.amount, charged)
+        _release(wallets, hold.amount, charged)
         note = (
             ""
             if charged == final
@@ -283,18 +284,28 @@ def quota_settle(*, job, amount: Decimal | None = None) -> bool:
 
 
 def _lock_hold_wallets(hold: Hold) -> list[Wallet]:
-    """The hold's wallets, locked team first (the same order as a reserve, so no deadlock)."""
-    team = Wallet.objects.select_for_update().get(pk=hold.team_wallet_id)
-    member = Wallet.objects.select_for_update().get(pk=hold.member_wallet_id)
-    return [team, member]
+    """The hold's wallets, locked in one query team first (NULL membership sorts first: the same
+    order as a reserve's _lock_wallets, so no deadlock)."""
+    wallets = list(
+        Wallet.objects.select_for_update()
+        .filter(pk__in=[hold.team_wallet_id, hold.member_wallet_id])
+        .order_by(F("membership_id").asc(nulls_first=True))
+    )
+    if len(wallets) != 2:  # the foreign keys protect both rows: this is a broken database
+        raise Wallet.DoesNotExist(f"hold {hold.pk} is missing a wallet")
+    return wallets
 
 
-def _release(wallet: Wallet, held: Decimal, charged: Decimal) -> None:
-    """Move a hold out of `reserved`: `charged` to spent, the rest back to available."""
-    Wallet.objects.filter(pk=wallet.pk).update(
+def _release(wallets: list[Wallet], held: Decimal, charged: Decimal) -> None:
+    """Move a hold out of `reserved` on the (locked) wallets in one UPDATE: `charged` to spent, the
+    rest back to available (a wallet without a budget keeps `available` as it is)."""
+    Wallet.objects.filter(pk__in=[wallet.pk for wallet in wallets]).update(
         reserved=money(F("reserved") - held),
         spent=money(F("spent") + charged),
-        available=money(F("available") + (held - charged if wallet.granted is not None else ZERO)),
+        available=Case(
+            When(granted__isnull=True, then=money(F("available"))),
+            default=money(F("available") + (held - charged)),
+        ),
     )
 
 
@@ -303,13 +314,12 @@ def quota_refund(*, job, reason: str = "") -> bool:
     hold = Hold.objects.filter(job=job).first()
     if hold is None:
         return False
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # as in quota_settle
         if not Hold.objects.filter(pk=hold.pk, status=HoldStatus.HELD).update(
             status=HoldStatus.REFUNDED, final_amount=ZERO, closed_at=timezone.now()
         ):
             return False
-        for wallet in _lock_hold_wallets(hold):
-            _release(wallet, hold.amount, ZERO)
+        _release(_lock_hold_wallets(hold), hold.amount, ZERO)
         _ledger(job, LedgerKind.REFUND, hold.amount, note=reason[:300])
     return True
 
@@ -324,7 +334,7 @@ def _billed_to(job) -> str:
 def _ledger(job, kind: str, amount: Decimal, *, user=None, note: str = "") -> None:
     LedgerEntry.objects.create(
         team_id=job.team_id,
-        user=user or job.created_by,
+        user_id=user.pk if user is not None else job.created_by_id,  # no query for the job's creator
         job=job,
         project_id=job.project_id,
         provider=job.provider,
