@@ -64,12 +64,15 @@ def main() -> int:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile each task kind into bench/out/job-cpu-prof/"
     )
+    parser.add_argument(
+        "--name", default="job-cpu", help="names the throwaway database: two runs at once need two names"
+    )
     args = parser.parse_args()
     vendor = _Vendor()
     log = common.OUT / "job-cpu-tasks.jsonl"
     common.OUT.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
-    env, database_url, redis = pipeline.environment("job-cpu", args.database_url, vendor)
+    env, database_url, redis = pipeline.environment(args.name, args.database_url, vendor)
     env["CPU_LOG"] = str(log)
     if args.profile:
         profiles = common.OUT / "job-cpu-prof"

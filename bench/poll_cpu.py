@@ -35,11 +35,14 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=20, help="polls per job_poll_batch call")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sort", default="cumulative", help="the profile's order: cumulative, tottime ...")
+    parser.add_argument(
+        "--name", default="poll-cpu", help="names the throwaway database: two runs at once need two names"
+    )
     args = parser.parse_args()
     from job_cpu import _Vendor
 
     fake = _Vendor()
-    _, database_url, redis = pipeline.environment("poll-cpu", args.database_url, fake)
+    _, database_url, redis = pipeline.environment(args.name, args.database_url, fake)
     try:
         return run(args, fake)
     finally:

@@ -220,7 +220,16 @@ class FrontDoor:
     def __init__(self, base_url: str, username: str, password: str) -> None:
         import httpx
 
-        self.client = httpx.Client(base_url=base_url, timeout=60.0, follow_redirects=False)
+        # A new connection per request, as browsers behind a load balancer mostly arrive: with
+        # keep-alive, each client stayed on the gunicorn worker that accepted it first, and since
+        # workers import the URLconf before their first request (gunicorn.conf.py), one worker
+        # could accept all four before the other woke, failing "both workers served requests".
+        self.client = httpx.Client(
+            base_url=base_url,
+            timeout=60.0,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
         self.client.get("/login/").raise_for_status()
         response = self.client.post(
             "/login/",
