@@ -4,6 +4,7 @@ objects of alice's team, is requested with garbage in every query and form param
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -243,3 +244,203 @@ def test_no_url_answers_5xx_to_garbage_parameters(client, alice, world, a_worker
     # The sweep reached the views as alice, not just the login page.
     assert routes - reached <= {"logout/"}, routes - reached
     assert statuses[200] > 500 and sum(statuses.values()) > 2000, statuses
+
+
+# ---------------------------------------------------------------------------------------------
+# The newer URLs (compare runs and their share links, the team failover page, the runs API), asked
+# by everyone who may ask: nobody, a member of another team, a member and the owner of the team.
+# ---------------------------------------------------------------------------------------------
+
+PAGE_GARBAGE = [
+    "abc",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "1e309",
+    "\u00fcn\u00efc\u00f8d\u00e9 \u2713\u202e",
+    "A" * 5000,
+]
+PATH_GARBAGE = [
+    "abc",
+    "-1",
+    "99999999999999999999",
+    "\u00fcn\u00efc\u00f8d\u00e9",
+    "%ff%c0%80",
+    "%00",
+    "A" * 2000,
+    "00000000-0000-0000-0000-000000000000",
+]
+SHARE_FIELDS = [f"share-{name}" for name in FORM_FIELDS["ShareLinkForm"]]  # the form's prefix
+# Bodies for POST /api/v1/runs: not JSON, JSON of the wrong shape, right shape with wrong values.
+RAW_BODIES = [
+    "{not json",
+    "",
+    "null",
+    "[]",
+    '"a string"',
+    "1e999",
+    "[" * 100_000,  # deeper than Python's recursion limit
+    '{"project": []}',
+    '{"project": "not-a-uuid", "mode": "t2i", "targets": ["simulator:wan-sim"]}',
+    '{"project": "%(project)s", "mode": "t2i", "targets": ["x"], "seeds": [1e999]}',
+    '{"project": "%(project)s", "mode": "t2i", "targets": ["simulator:wan-sim"], "seeds": [99999999999999999999999]}',
+    '{"project": "%(project)s", "mode": "t2i", "targets": ["simulator:wan-sim"], "seed_count": "abc"}',
+    '{"project": "%(project)s", "mode": "t2i", "targets": [":", "::", "simulator:"], "extra_param": "seed"}',
+    '{"project": "%(project)s", "mode": "t2i", "targets": ["simulator:wan-sim"], "params": {"seed": "\\u0000"}}',
+    '{"project": "%(project)s", "mode": "t2i", "targets": ["simulator:wan-sim"], "extra_param": "size", "extra_values": [{}]}',
+]
+CONTENT_TYPES = [
+    "text/plain",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "application/json; charset=latin-1",
+]
+
+
+@pytest.fixture
+def compare_world(alice, acme, acme_project):
+    """A run of alice's team with one cell, an output and a share link for it."""
+    membership = Membership.objects.get(user=alice, team=acme)
+    job = JobFactory(project=acme_project, created_by=alice, model="wan-sim", status="succeeded")
+    output = make_output(job)
+    run = Run.objects.create(team=acme, project=acme_project, created_by=alice, mode="t2i", prompt="a fox")
+    RunCell.objects.create(run=run, row=0, col=0, row_label="Simulator", col_label="seed 1", job=job)
+    _link, token = sharing.share_link_create(actor=membership, run=run, allow_downloads=False)
+    return {"run": run, "project": acme_project, "output": output, "token": token}
+
+
+def _newer_pages(world: dict) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(method, URL, the parameters it reads directly, which also get garbage on their own)."""
+    run, project, token, asset = world["run"], world["project"], world["token"], world["output"]
+    return [
+        ("get", reverse("share:gallery", args=[token]), ("page",)),
+        ("get", reverse("share:output", args=[token, asset.public_id]), ()),
+        ("get", reverse("share:file", args=[token, asset.public_id]), ("download",)),
+        ("get", reverse("share:thumb", args=[token, asset.public_id]), ("download",)),
+        ("get", reverse("generations:run-settings"), ()),
+        ("post", reverse("generations:run-settings"), ()),
+        ("get", reverse("generations:run-detail", args=[run.public_id]), ("page",)),
+        ("get", reverse("generations:run-changes", args=[run.public_id]), ("since", "idle")),
+        ("post", reverse("generations:run-vote", args=[run.public_id]), ("cell",)),
+        ("post", reverse("generations:run-winner", args=[run.public_id]), ("cell",)),
+        ("get", reverse("generations:share-list-run", args=[run.public_id]), ()),
+        ("post", reverse("generations:share-create-run", args=[run.public_id]), ()),
+        ("post", reverse("generations:run-create", args=[project.public_id]), ()),
+        ("get", reverse("generations:run-estimate", args=[project.public_id]), ()),
+    ]
+
+
+def _newer_paths_with_garbage(world: dict) -> list[tuple[str, str]]:
+    """The same pages with garbage for the token, the run, the project or the asset."""
+    token, asset = world["token"], world["output"].public_id
+    urls = []
+    for part in PATH_GARBAGE:
+        urls += [
+            ("get", f"/s/{part}/"),
+            ("get", f"/s/{token}/o/{part}/"),
+            ("get", f"/s/{token}/files/{part}/"),
+            ("get", f"/s/{part}/files/{asset}/thumb/"),
+            ("get", f"/runs/{part}/"),
+            ("get", f"/runs/{part}/changes/"),
+            ("post", f"/runs/{part}/vote/"),
+            ("get", f"/runs/{part}/share-links/"),
+            ("post", f"/projects/{part}/runs/"),
+        ]
+    return urls
+
+
+def test_the_newer_pages_never_answer_5xx_to_anyone(client, bob, charlie, compare_world):
+    client.raise_request_exception = False
+    names = sorted({*ALL_PARAMS, *SHARE_FIELDS, "cell", "since", "idle", "page", "download"})
+    everything = [{name: value for name in names} for value in [*PAGE_GARBAGE, *SOLO_GARBAGE]]
+    sweep = [
+        (method, url, everything + [{name: value} for name in solo for value in PAGE_GARBAGE])
+        for method, url, solo in _newer_pages(compare_world)
+    ]
+    sweep += [(m, url, [{"page": "abc"}]) for m, url in _newer_paths_with_garbage(compare_world)]
+    failures, statuses = [], Counter()
+    # Alice's side of these pages is in the sweep of every URL above; the public pages are the same
+    # for everyone.
+    for user in (None, charlie, bob):
+        for method, url, requests in sweep:
+            with transaction.atomic():  # a vote, a winner or a new link must not change later answers
+                client.logout()
+                if user is not None:
+                    client.force_login(user)
+                send = getattr(client, method)
+                answers = [(params, send(url, params)) for params in requests]
+                # The htmx fragment of the same page, and bodies that are not a form at all.
+                answers.append(("htmx", send(url, requests[0], headers={"HX-Request": "true"})))
+                if method == "post":
+                    for content_type in [
+                        *CONTENT_TYPES,
+                        "multipart/form-data; boundary=x",
+                        "multipart/form-data",
+                    ]:
+                        answers.append(
+                            (content_type, send(url, "{not a form\x00", content_type=content_type))
+                        )
+                for params, response in answers:
+                    statuses[response.status_code] += 1
+                    if response.status_code >= 500:
+                        if isinstance(params, dict) and len(params) > 1:
+                            params = f"all={params['page']!r:.30}"  # every parameter had this value
+                        failures.append(
+                            f"{user} {method.upper()} {url:.80} {params!r:.40}: {response.status_code}"
+                        )
+                transaction.set_rollback(True)
+    assert not failures, "\n".join(failures)
+    # The sweep reached the pages, not only the login redirect and 404s.
+    assert statuses[200] > 100 and statuses[404] > 100 and statuses[302] > 100, statuses
+
+
+def test_the_runs_api_never_answers_5xx_to_garbage_from_anyone(
+    client, settings, alice, bob, charlie, acme, umbrella, compare_world
+):
+    from wanweb.api import services as api_services
+
+    settings.API_RATE_LIMIT_PER_MINUTE = 0  # hundreds of requests per token here
+    client.raise_request_exception = False
+    project, run = compare_world["project"], compare_world["run"]
+    tokens = {"nobody": None, "a made-up token": "wan_" + "x" * 40}
+    for user, team in ((charlie, umbrella), (bob, acme), (alice, acme)):
+        membership = Membership.objects.get(user=user, team=team)
+        tokens[user.username] = api_services.token_create(membership=membership, name="sweep")[1]
+    paths = ["/api/v1/runs", f"/api/v1/runs/{run.public_id}"]
+    paths += [f"/api/v1/runs/{part}" for part in PATH_GARBAGE] + ["/api/v1/runs/" + "9" * 40 + "/x"]
+    failures, statuses = [], Counter()
+    for who, raw in tokens.items():
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"} if raw else {}
+
+        def check(response, what: str) -> None:
+            statuses[response.status_code] += 1
+            if response.status_code >= 500:
+                failures.append(f"{who} {what}: {response.status_code}")  # noqa: B023
+
+        for path in paths:
+            for value in [*PAGE_GARBAGE, *GARBAGE[:4]]:
+                check(
+                    client.get(path, {"page": value, "after": value, "limit": value}, **auth),
+                    f"GET {path:.60}",
+                )
+        for template in RAW_BODIES:
+            body = template.replace("%(project)s", str(project.public_id))
+            check(
+                client.post("/api/v1/runs", body, content_type="application/json", **auth), f"POST {body:.60}"
+            )
+            key = {"HTTP_IDEMPOTENCY_KEY": "\u00fcn\u00efc\u00f8d\u00e9" * 40}
+            check(client.post("/api/v1/runs", body, content_type="application/json", **auth, **key), "key")
+        good = json.dumps(
+            {"project": str(project.public_id), "mode": "t2i", "targets": ["simulator:wan-sim"]}
+        )
+        for content_type in CONTENT_TYPES:
+            check(client.post("/api/v1/runs", good, content_type=content_type, **auth), content_type)
+        check(
+            client.post("/api/v1/runs", {"project": str(project.public_id), "mode": "t2i"}, **auth),
+            "multipart",
+        )
+        for method in ("put", "patch", "delete"):
+            check(getattr(client, method)(f"/api/v1/runs/{run.public_id}", good, **auth), method)
+    assert not failures, "\n".join(failures)
+    # It reached the handlers: refused tokens, unknown runs and refused bodies all answered.
+    assert {401, 404, 405, 422} <= set(statuses), statuses

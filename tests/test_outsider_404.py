@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from generations.models import Preset, Run, RunCell
+from generations.models import Preset, Run, RunCell, ShareLink
+from generations.sharing import share_link_create
 from generations.uploads import pending_upload_create
 from providers import media
 from tests.factories import JobFactory, make_output, make_png
@@ -52,9 +53,10 @@ def _id_urls(team, project, membership, invite, job, asset, preset, upload, cred
     ]
 
 
-def _run_urls(team, project, job):
+def _run_urls(team, project, job, owner):
     run = Run.objects.create(team=team, project=project, mode="t2i")
     RunCell.objects.create(run=run, row=0, col=0, row_label="Simulator", col_label="seed 1", job=job)
+    link, _token = share_link_create(actor=owner, run=run)
     return [
         ("get", reverse("generations:run-detail", args=[run.public_id])),
         ("get", reverse("generations:run-changes", args=[run.public_id])),
@@ -62,6 +64,9 @@ def _run_urls(team, project, job):
         ("post", reverse("generations:run-winner", args=[run.public_id]) + "?cell=0-0"),
         ("post", reverse("generations:run-create", args=[project.public_id])),
         ("get", reverse("generations:run-estimate", args=[project.public_id])),
+        ("get", reverse("generations:share-list-run", args=[run.public_id])),
+        ("post", reverse("generations:share-create-run", args=[run.public_id])),
+        ("post", reverse("generations:share-revoke", args=[link.public_id])),
     ]
 
 
@@ -82,7 +87,7 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
         api_key="lmnfl_outsider_404",
     )
     urls = _id_urls(acme, acme_project, bob_membership, invite, job, asset, preset, upload, credential)
-    urls += _run_urls(acme, acme_project, job)
+    urls += _run_urls(acme, acme_project, job, Membership.objects.get(user=alice, team=acme))
     for method, url in urls:
         response = getattr(client, method)(url, {"name": "x", "role": "owner", "archived": "1"})
         assert response.status_code == 404, f"{method.upper()} {url} gave {response.status_code}"
@@ -96,6 +101,9 @@ def test_an_outsider_gets_404_for_every_url_with_another_teams_id(
     assert Preset.objects.filter(pk=preset.pk).exists() and Preset.objects.count() == 1
     credential.refresh_from_db()
     assert credential.revoked_at is None and credential.last_verified_at is None
+    assert (
+        ShareLink.objects.filter(run__isnull=False, revoked_at=None).count() == 1
+    )  # none made, none revoked
 
 
 @pytest.mark.django_db
@@ -122,6 +130,8 @@ def test_an_outsider_gets_404_for_the_api_pages_and_the_api_with_another_teams_i
     job = JobFactory(project=acme_project, created_by=alice, status="failed")
     asset = make_output(job)
     [delivery] = webhooks.deliveries_create(job)
+    run = Run.objects.create(team=acme, project=acme_project, created_by=alice, mode="t2i")
+    RunCell.objects.create(run=run, row=0, col=0, row_label="Simulator", col_label="seed 1", job=job)
     p = acme_project.public_id
     pages = [
         ("get", reverse("api-pages:webhook-list", args=[p])),
@@ -150,6 +160,8 @@ def test_an_outsider_gets_404_for_the_api_pages_and_the_api_with_another_teams_i
         ("delete", f"/api/v1/jobs/{job.public_id}", None),
         ("get", f"/api/v1/files/{asset.public_id}", None),
         ("post", "/api/v1/jobs", {"project": str(p), "provider": "simulator", "mode": "t2i", "prompt": "x"}),
+        ("get", f"/api/v1/runs/{run.public_id}", None),
+        ("post", "/api/v1/runs", {"project": str(p), "mode": "t2i", "targets": ["simulator:wan-sim"]}),
     ]
     for method, url, body in api:
         kwargs = {"content_type": "application/json"} if body else {}
@@ -160,3 +172,4 @@ def test_an_outsider_gets_404_for_the_api_pages_and_the_api_with_another_teams_i
     assert WebhookDelivery.objects.get().attempts == 0 and ApiToken.objects.count() == 2
     job.refresh_from_db()
     assert job.status == "failed" and job.retries.count() == 0 and acme_project.jobs.count() == 1
+    assert Run.objects.count() == 1  # the refused POST /runs made none

@@ -35,12 +35,17 @@ def _pong(port: int) -> bool:
 
 
 class PrivateRedis:
-    """redis-server on a free port with an append-only file, so a restart keeps its queues."""
+    """redis-server on a free port; `persistent`: with an append-only file, so a restart keeps its queues.
 
-    def __init__(self, workdir: Path) -> None:
+    Without it the server keeps nothing on disk: killed and started again, it comes back empty,
+    as a Redis without persistence (or one that lost its disk) does.
+    """
+
+    def __init__(self, workdir: Path, *, persistent: bool = True) -> None:
         self.binary = shutil.which("redis-server")
         self.port = free_port()
         self.workdir = workdir
+        self.persistent = persistent
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -60,10 +65,11 @@ class PrivateRedis:
                 str(self.workdir),
                 "--save",
                 "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
+                *(
+                    ["--appendonly", "yes", "--appendfsync", "always"]
+                    if self.persistent
+                    else ["--appendonly", "no"]
+                ),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -81,17 +87,34 @@ class PrivateRedis:
             self.proc.wait(timeout=10)
         self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no goodbye to the clients; without persistence every queue is gone."""
+        assert self.proc is not None and self.proc.poll() is None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
 
-@pytest.fixture
-def private_redis(tmp_path):
+
+def _redis_server(tmp_path: Path, *, persistent: bool):
     if not shutil.which("redis-server"):
         pytest.skip("needs redis-server on PATH")
-    server = PrivateRedis(tmp_path)
+    server = PrivateRedis(tmp_path, persistent=persistent)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    yield from _redis_server(tmp_path, persistent=True)
+
+
+@pytest.fixture
+def ephemeral_redis(tmp_path):
+    """A private redis-server that keeps nothing on disk (see PrivateRedis)."""
+    yield from _redis_server(tmp_path, persistent=False)
 
 
 def _database_url() -> str:
@@ -103,13 +126,19 @@ def _database_url() -> str:
 
 
 # The worker process: the test settings, plus the broker options of the test (no environment
-# variable carries them) and the test's MEDIA_ROOT (settings_test pins it).
+# variable carries them) and the test's MEDIA_ROOT (settings_test pins it). TEST_POLL_LEASE_SECONDS
+# shortens the poll dispatcher's lease (generations/dispatch.py LEASE, 30 s) so a test can wait it out.
 _WORKER = """
 import json, os, sys
+from datetime import timedelta
 from pathlib import Path
 import wanweb.settings_test as s
 s.MEDIA_ROOT = Path(os.environ["MEDIA_ROOT"])
 s.CELERY_BROKER_TRANSPORT_OPTIONS = json.loads(os.environ["TEST_BROKER_TRANSPORT_OPTIONS"])
+if os.environ.get("TEST_POLL_LEASE_SECONDS"):
+    from generations import dispatch
+    assert isinstance(dispatch.LEASE, timedelta), "generations.dispatch.LEASE is gone: update the tests"
+    dispatch.LEASE = timedelta(seconds=float(os.environ["TEST_POLL_LEASE_SECONDS"]))
 from celery.__main__ import main
 sys.argv = ["celery", *sys.argv[1:]]
 sys.exit(main())
@@ -176,13 +205,7 @@ def point_app_at(app, broker_url: str, transport_options: dict) -> None:
     app.amqp._producer_pool = None
 
 
-@pytest.fixture
-def worker_on_private_redis(transactional_db, private_redis, settings, tmp_path):
-    """A `celery worker` subprocess (prefork) on the private Redis, and this process enqueueing there.
-
-    The visibility timeout is 5 s (a private Redis: no one else's messages to restore early), so
-    messages the worker held when Redis went away come back within the test.
-    """
+def _worker_on(redis: PrivateRedis, settings, tmp_path: Path):
     from wanweb.celery import app
 
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
@@ -192,14 +215,14 @@ def worker_on_private_redis(transactional_db, private_redis, settings, tmp_path)
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
     }
-    settings.CELERY_BROKER_URL = settings.REDIS_URL = private_redis.url
-    point_app_at(app, private_redis.url, options)
+    settings.CELERY_BROKER_URL = settings.REDIS_URL = redis.url
+    point_app_at(app, redis.url, options)
     queues = list(settings.WORKER_QUEUES)  # polls, downloads, default: every queue the app sends to
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "wanweb.settings_test",
         "WANWEB_TEST_QUEUE_PREFIX": settings.TEST_QUEUE_PREFIX,
-        "REDIS_URL": private_redis.url,
+        "REDIS_URL": redis.url,
         "DATABASE_URL": _database_url(),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "SIMULATOR_STATE_DIR": str(tmp_path / "simulator"),
@@ -212,3 +235,20 @@ def worker_on_private_redis(transactional_db, private_redis, settings, tmp_path)
         worker.stop()
         point_app_at(app, *saved)
         connection.close()
+
+
+@pytest.fixture
+def worker_on_private_redis(transactional_db, private_redis, settings, tmp_path):
+    """A `celery worker` subprocess (prefork) on the private Redis, and this process enqueueing there.
+
+    The visibility timeout is 5 s (a private Redis: no one else's messages to restore early), so
+    messages the worker held when Redis went away come back within the test. Add to `worker.env`
+    before `worker.start()` for more (vendor URLs, TEST_POLL_LEASE_SECONDS).
+    """
+    yield from _worker_on(private_redis, settings, tmp_path)
+
+
+@pytest.fixture
+def worker_on_ephemeral_redis(transactional_db, ephemeral_redis, settings, tmp_path):
+    """The same worker on a Redis that keeps nothing on disk: what it held at a kill is gone for good."""
+    yield from _worker_on(ephemeral_redis, settings, tmp_path)
