@@ -65,6 +65,21 @@ def umbrella_project(umbrella, charlie):
 
 
 @pytest.fixture
+def fake_fal_server(monkeypatch):
+    """The fake fal on loopback (tests/fakes/fal.py), the app pointed at it by its environment
+    (key, base URLs, JWKS), with fal's JWKS cache empty before and after."""
+    from providers import fal
+    from tests.fakes.fal import FakeFal
+
+    fal.clear_jwks_cache()
+    with FakeFal() as server:
+        for name, value in server.environ.items():
+            monkeypatch.setenv(name, value)
+        yield server
+    fal.clear_jwks_cache()
+
+
+@pytest.fixture
 def celery_worker_live(settings):
     """A real Celery worker (threads) on the real Redis of REDIS_URL, consuming this run's queues.
 

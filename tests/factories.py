@@ -81,3 +81,26 @@ def make_output(job, *, index: int = 0, data: bytes | None = None):
     from generations.assets import asset_save_output
 
     return asset_save_output(job=job, index=index, data=data or make_png(), content_type="image/png")
+
+
+def job_waiting_for_its_store(alice, project, url: str, *, kind: str = "image"):
+    """A simulator image job made by job_create (so it holds quota) whose vendor has answered with
+    the output at `url`: what services.job_store_outputs finds when it runs."""
+    from generations import services
+    from generations.models import Job, JobStatus
+
+    job = services.job_create(
+        membership=alice.memberships.get(team=project.team),
+        project=project,
+        provider="simulator",
+        model=None,
+        mode="t2i",
+        prompt="a lighthouse",
+        params={},
+    )
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING,
+        vendor_job_id="sim-1",
+        result=[{"url": url, "kind": kind, "content_type": "image/png"}],
+    )
+    return Job.objects.get(pk=job.pk)

@@ -18,23 +18,16 @@ from django.urls import reverse
 from generations import sharing
 from generations.assets import asset_save_output
 from generations.models import Asset, AssetRole, Job, JobStatus
-from providers import fal
 from providers.base import ErrorCode, GenerationRequest, Mode, ProviderError
 from tests.factories import JobFactory, make_output
-from tests.fakes.fal import FakeFal
 from wanweb.accounts.models import Membership
 
 HTML = b"<!doctype html><html><body><script>fetch('/team/members/')</script></body></html>"
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    fal.clear_jwks_cache()
-    with FakeFal() as server:
-        for name, value in server.environ.items():
-            monkeypatch.setenv(name, value)
-        yield server
-    fal.clear_jwks_cache()
+def fake(fake_fal_server):
+    return fake_fal_server
 
 
 def test_a_signed_fal_webhook_with_an_html_data_uri_fails_the_job_and_stores_nothing(

@@ -17,17 +17,17 @@ from tests.factories import JobFactory
 pytestmark = pytest.mark.django_db
 
 
-def _job(project, *, due_in: float | None, status=JobStatus.RUNNING, **kw) -> Job:
+def _job(project, *, due_in: float | None, status=JobStatus.RUNNING, submitted_ago: float = 30, **kw) -> Job:
     now = timezone.now()
     job = JobFactory(
         project=project,
         provider="simulator",
         model="wan-sim",
-        mode="t2v",
+        mode=kw.pop("mode", "t2v"),
         status=status,
         vendor_job_id=kw.pop("vendor_job_id"),
         poll_token=kw.pop("poll_token", "chain"),
-        submitted_at=now - timedelta(seconds=30),
+        submitted_at=now - timedelta(seconds=submitted_ago),
         **kw,
     )
     Job.objects.filter(pk=job.pk).update(
@@ -172,19 +172,15 @@ def test_a_poll_sent_early_that_records_a_due_time_before_its_dispatch_horizon_i
 ):
     """A poll sent up to EARLY before its time can record a next due time that falls before the
     horizon its dispatch was marked with; that due time is still to send, not "dispatched"."""
-    now = timezone.now()
-    job = JobFactory(
-        project=acme_project,
-        provider="simulator",
-        model="wan-sim",
-        mode="t2i",
-        status=JobStatus.RUNNING,
+    job = _job(
+        acme_project,
+        due_in=0.1,
         vendor_job_id="early",
-        poll_token="chain",
+        mode="t2i",
         params={"sim_delay": 1.2},  # the simulator's prior: p25 1.08 s after submit
-        submitted_at=now - timedelta(seconds=1.0),
+        submitted_ago=1.0,
     )
-    Job.objects.filter(pk=job.pk).update(poll_due_at=now + timedelta(seconds=0.1))
+    now = timezone.now()
     assert [job_id for job_id, _, _ in _dispatch(now=now)] == [job.pk]  # marked as of now + EARLY
 
     class _Running:

@@ -14,9 +14,7 @@ import pytest
 
 from generations import assets, services
 from generations.models import Asset, AssetRole, Job, JobEvent, JobStatus, VendorCall
-from providers import fal
-from tests.factories import make_png
-from tests.fakes.fal import FakeFal
+from tests.factories import job_waiting_for_its_store, make_png
 from tests.fakes.slow import TrickleServer
 from wanweb.quotas.models import HoldStatus, LedgerEntry, LedgerKind, Wallet
 
@@ -30,13 +28,8 @@ def files():
 
 
 @pytest.fixture
-def fake_fal(monkeypatch):
-    fal.clear_jwks_cache()
-    with FakeFal() as server:
-        for name, value in server.environ.items():
-            monkeypatch.setenv(name, value)
-        yield server
-    fal.clear_jwks_cache()
+def fake_fal(fake_fal_server):
+    return fake_fal_server
 
 
 def _job(alice, project, *, provider: str = "simulator", model: str | None = None) -> Job:
@@ -51,21 +44,12 @@ def _job(alice, project, *, provider: str = "simulator", model: str | None = Non
     )
 
 
-def _running_with_result(job: Job, url: str) -> Job:
-    Job.objects.filter(pk=job.pk).update(
-        status=JobStatus.RUNNING,
-        vendor_job_id="sim-1",
-        result=[{"url": url, "kind": "image", "content_type": "image/png"}],
-    )
-    return Job.objects.get(pk=job.pk)
-
-
 @pytest.mark.django_db
 def test_storing_a_downloaded_output_takes_eleven_statements_and_settles_the_hold(
     files, settings, alice, acme_project, django_assert_num_queries
 ):
     settings.ALLOW_PRIVATE_URLS = True
-    job = _running_with_result(_job(alice, acme_project), files.add("out.png", PNG, "image/png"))
+    job = job_waiting_for_its_store(alice, acme_project, files.add("out.png", PNG, "image/png"))
     held = job.hold.amount
 
     # The job, its stored indexes; the download's call and the asset row (one upsert); then in one
@@ -96,7 +80,7 @@ def test_a_store_killed_after_the_asset_row_ends_with_one_set_of_outputs_when_re
     files, settings, alice, acme_project, monkeypatch
 ):
     settings.ALLOW_PRIVATE_URLS = True
-    job = _running_with_result(_job(alice, acme_project), files.add("out.png", PNG, "image/png"))
+    job = job_waiting_for_its_store(alice, acme_project, files.add("out.png", PNG, "image/png"))
 
     def killed(job):
         raise SystemExit("worker killed")

@@ -12,9 +12,10 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from generations import assets, services
-from generations.models import AssetRole, Job, JobStatus
+from generations.models import AssetRole, JobStatus
 from providers import download
 from providers.base import ErrorCode, ProviderError
+from tests.factories import job_waiting_for_its_store
 from tests.fakes.slow import TrickleServer
 from wanweb.quotas.models import HoldStatus
 
@@ -97,30 +98,12 @@ def test_the_byte_cap_refuses_a_body_without_content_length_before_it_is_all_rea
     assert list(temp_dir.iterdir()) == []
 
 
-def _running_job_with_result(alice, acme_project, url: str) -> Job:
-    job = services.job_create(
-        membership=alice.memberships.get(team=acme_project.team),
-        project=acme_project,
-        provider="simulator",
-        model=None,
-        mode="t2i",
-        prompt="a lighthouse",
-        params={},
-    )
-    Job.objects.filter(pk=job.pk).update(
-        status=JobStatus.RUNNING,
-        vendor_job_id="sim-1",
-        result=[{"url": url, "kind": "image", "content_type": "image/png"}],
-    )
-    return Job.objects.get(pk=job.pk)
-
-
 @pytest.mark.django_db
 def test_storing_a_result_copies_it_from_the_temporary_file_and_deletes_the_file(
     files, temp_dir, settings, alice, acme_project
 ):
     settings.ALLOW_PRIVATE_URLS = True
-    job = _running_job_with_result(alice, acme_project, files.add("out.png", PNG, "image/png"))
+    job = job_waiting_for_its_store(alice, acme_project, files.add("out.png", PNG, "image/png"))
 
     services.job_store_outputs(job_id=job.pk)
 
@@ -139,7 +122,7 @@ def test_a_failure_while_storing_the_result_still_deletes_the_temporary_file(
     files, temp_dir, settings, alice, acme_project, monkeypatch
 ):
     settings.ALLOW_PRIVATE_URLS = True
-    job = _running_job_with_result(alice, acme_project, files.add("out.png", PNG, "image/png"))
+    job = job_waiting_for_its_store(alice, acme_project, files.add("out.png", PNG, "image/png"))
 
     def full_disk(**kwargs):
         raise OSError("No space left on device")
@@ -158,7 +141,7 @@ def test_a_refused_result_fails_the_job_and_leaves_no_temporary_file(
     files, temp_dir, settings, alice, acme_project
 ):
     settings.ALLOW_PRIVATE_URLS = True
-    job = _running_job_with_result(alice, acme_project, files.add("out.png", b"<html>" * 100, "image/png"))
+    job = job_waiting_for_its_store(alice, acme_project, files.add("out.png", b"<html>" * 100, "image/png"))
 
     services.job_store_outputs(job_id=job.pk)
 
