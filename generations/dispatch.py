@@ -13,9 +13,10 @@ the worker's main process) asks every TICK seconds, in one indexed query, which 
 due, marks them dispatched (`poll_dispatched_at`, under FOR UPDATE SKIP LOCKED on PostgreSQL, so
 several workers never send the same poll), and sends them as immediate `job_poll_batch_task`s of
 up to POLL_BATCH polls on the `polls` queue (one message and one claim for many polls: most of a
-quiet poll's cost was the task around its one vendor GET). A dispatched poll whose message is lost (a worker killed, a broker restart) is
-sent again after LEASE, since no poll recorded a later due time; a duplicate finds its sequence
-number taken and does nothing (services.job_poll). The reconciler stays as the backstop for a
+quiet poll's cost was the task around its one vendor GET). A dispatched poll whose message is
+lost (a worker killed, a broker restart) is sent again after LEASE, since no poll recorded a
+later due time; a duplicate finds its sequence number taken and does nothing
+(services.job_poll_batch). The reconciler stays as the backstop for a
 job nobody dispatches at all (no worker on the polls queue).
 """
 

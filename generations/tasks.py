@@ -46,6 +46,8 @@ def job_submit_task(self, job_id: int) -> None:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries, exc.retry_after)) from exc
 
 
+# One poll per message: what the dispatcher sent before batches, kept so that messages queued by
+# an older worker during a deploy still run.
 @shared_task(acks_late=True, soft_time_limit=240, time_limit=300, max_retries=5, **DB_RETRY)
 def job_poll_task(job_id: int, token: str, sequence: int | None = None) -> None:
     from generations import services
