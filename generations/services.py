@@ -193,10 +193,16 @@ def _transition(job: Job, *, from_statuses: Iterable[str], **changes) -> bool:
     changes.setdefault("updated_at", now)
     done = Job.objects.filter(pk=job.pk, status__in=list(from_statuses)).update(**changes) == 1
     if done:
-        for field, value in changes.items():
-            if not hasattr(value, "resolve_expression"):
-                setattr(job, field, value)
+        _keep_current(job, changes)
     return done
+
+
+def _keep_current(job: Job, changes: dict) -> None:
+    """After an UPDATE that wrote `changes`: the same values on `job`, without reading the row again
+    (expressions such as F() + 1 are left alone: their result is the database's)."""
+    for field, value in changes.items():
+        if not hasattr(value, "resolve_expression"):
+            setattr(job, field, value)
 
 
 def job_create(
@@ -407,16 +413,15 @@ def job_submit(*, job_id: int) -> None:
     if submission.update is not None:
         job_apply_update(job=job, update=submission.update)
     if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING) and not job.result:
-        _schedule_poll(job, token, countdown=POLL_FIRST, sequence=0)
+        _schedule_poll(job, countdown=POLL_FIRST)
 
 
-def _schedule_poll(job: Job, token: str, *, countdown: float, sequence: int | None = None, **changes) -> None:
+def _schedule_poll(job: Job, *, countdown: float, **changes) -> None:
     """Make this job's next poll due in `countdown` seconds (with any other `changes` in the same UPDATE).
 
     Nothing is enqueued here: the poll dispatcher (generations/dispatch.py) sends the poll, with
     the row's token and sequence number, once `poll_due_at` has come. The reconciler leaves a
-    chain alone until it is overdue past that, however quiet the job is. `sequence` is accepted
-    for the callers' sake; the dispatcher reads the row's own `poll_count`.
+    chain alone until it is overdue past that, however quiet the job is.
     """
     due = timezone.now() + timedelta(seconds=countdown)
     Job.objects.filter(pk=job.pk).update(poll_due_at=due, poll_dispatched_at=None, **changes)
@@ -622,15 +627,15 @@ def _poll_failed(job: Job, answer: _PollAnswer) -> None:
     exc = answer.error
     _log_calls(job, "poll", answer.calls, attempt=None)
     # Clients may count faults in the state (the simulator does): keep it even on failure.
-    Job.objects.filter(pk=job.pk).update(vendor_state=answer.state)
     if exc.transient and job.poll_errors < MAX_POLL_ERRORS:
         _schedule_poll(
             job,
-            job.poll_token,
             countdown=poll_countdown(job.poll_errors + 1, exc.retry_after),
             poll_errors=F("poll_errors") + 1,
+            vendor_state=answer.state,
         )
         return
+    Job.objects.filter(pk=job.pk).update(vendor_state=answer.state)
     job_fail(job=_whole_job(job), code=exc.code, message=exc.message)
 
 
@@ -739,9 +744,7 @@ def _accept_success(job: Job, update: Update) -> None:
         ).update(**changes)
         if not claimed:
             return
-        # The claim wrote these values: keep `job` current without reading the whole row again.
-        for field, value in changes.items():
-            setattr(job, field, value)
+        _keep_current(job, changes)
         if "cost_final" in changes:
             # Money as the column stored it (4 places, rounded by the database), since the
             # settle charges exactly this: the vendor's figure may carry more places.
@@ -1007,8 +1010,7 @@ def job_reconcile(*, now=None) -> dict[str, int]:
             counts["restored"] += 1
         else:
             token = secrets.token_hex(8)
-            Job.objects.filter(pk=job.pk).update(poll_token=token)  # retire any older poll chain
-            _schedule_poll(job, token, countdown=0)
+            _schedule_poll(job, countdown=0, poll_token=token)  # the new token retires any older chain
             counts["repolled"] += 1
             logger.info("re-drove the silent poll chain of job %s", job.pk)
     return counts

@@ -119,7 +119,7 @@ def test_a_submit_writes_its_call_status_and_event_in_one_transaction_of_few_sta
     job = _job(alice, acme_project, provider="fal", model="wan/v2.6/text-to-image")
     due = []
     # The first poll's due time is the poll engine's (generations/dispatch.py), counted there.
-    monkeypatch.setattr(services, "_schedule_poll", lambda job, token, **kw: due.append((job.pk, token)))
+    monkeypatch.setattr(services, "_schedule_poll", lambda job, **kw: due.append((job.pk, job.poll_token)))
 
     # The lease; the job and its inputs; then one transaction (+2 savepoint statements here):
     # the submit calls counted and logged, the status and its event.
